@@ -1,0 +1,130 @@
+import {tmpdir} from 'node:os';
+import {Command, Flags, type Interfaces} from '@oclif/core';
+
+import {type HostConfig, loadConfig} from '../core/config.js';
+import {ExitCode, exitCodeOf, messageOf, ParakoError, UsageError} from '../core/errors.js';
+import {createHttpClient} from '../core/http.js';
+import {DEFAULT_DIR, Layout} from '../core/layout.js';
+import {createLogger, LOG_LEVELS, type Logger, type LogLevel} from '../core/logger.js';
+import type {OperationEnv, OperationResult} from '../core/operation.js';
+import {discoverHooks, HookRunner} from '../hooks/runner.js';
+import {Terminal} from './terminal.js';
+
+export type BaseFlags = Interfaces.InferredFlags<(typeof ParakoCommand)['baseFlags']>;
+
+/**
+ * What every parako command shares: --dir, --json, --log-level, the logger, and the one
+ * place where a result or an error becomes output and an exit code.
+ */
+export abstract class ParakoCommand extends Command {
+  static override baseFlags = {
+    dir: Flags.string({description: 'install dir', env: 'PARAKO_DIR', default: DEFAULT_DIR, helpGroup: 'GLOBAL'}),
+    json: Flags.boolean({description: 'print one JSON result object on stdout', default: false, helpGroup: 'GLOBAL'}),
+    'log-level': Flags.option({options: LOG_LEVELS, default: 'warn' as LogLevel, description: 'level of the JSON logs on stderr', helpGroup: 'GLOBAL'})(),
+  };
+
+  protected terminal = new Terminal(false);
+  private json = false;
+  private readonly abort = new AbortController();
+
+  /** The command's work; a thrown ParakoError becomes its exit code. */
+  protected abstract execute(): Promise<OperationResult>;
+
+  /** Whether this command changes the install dir (and so logs into .parako/parako.log). */
+  protected writesLog(): boolean {
+    return false;
+  }
+
+  public async run(): Promise<void> {
+    this.json = process.argv.includes('--json');
+    this.terminal = new Terminal(this.json);
+    this.trapSignals();
+    let result: OperationResult;
+    try {
+      result = await this.execute();
+    } catch (error) {
+      result = this.errorResult(error);
+    }
+    this.print(result);
+    process.exitCode = result.code;
+  }
+
+  /** Parses flags, turning oclif's parse errors into our usage error (code 2). */
+  protected async parseFlags<T extends typeof Command>(command: T): Promise<Interfaces.ParserOutput<Interfaces.InferredFlags<T['flags']> & BaseFlags, Interfaces.InferredFlags<T['baseFlags']>, Interfaces.InferredArgs<T['args']>>> {
+    try {
+      return (await this.parse(command)) as never;
+    } catch (error) {
+      throw new UsageError(messageOf(error), {next: `parako ${this.id ?? ''} --help shows the flags`});
+    }
+  }
+
+  protected async environment(flags: BaseFlags, options: {dryRun?: boolean} = {}): Promise<OperationEnv> {
+    const layout = new Layout(flags.dir);
+    const config = await loadConfig(layout.dir);
+    const log = this.logger(flags, layout, options.dryRun !== true && this.writesLog());
+    return {
+      layout,
+      config,
+      log,
+      hooks: this.hookRunner(config, log),
+      http: createHttpClient(),
+      out: this.terminal,
+      signal: this.abort.signal,
+      tmpDir: process.env.TMPDIR ?? tmpdir(),
+    };
+  }
+
+  protected logger(flags: BaseFlags, layout: Layout, toFile: boolean): Logger {
+    return createLogger({level: flags['log-level'], file: toFile ? layout.logFile : undefined}).child({command: this.id});
+  }
+
+  protected hookRunner(config: HostConfig, log: Logger): HookRunner {
+    return new HookRunner(discoverHooks(this.config), {log, order: config.hooks?.order, timeoutSeconds: config.hooks?.timeoutSeconds});
+  }
+
+  private errorResult(error: unknown): OperationResult {
+    const code = exitCodeOf(error);
+    if (!(error instanceof ParakoError)) {
+      // Unexpected: keep the stack for the log, say what is known to the operator.
+      process.stderr.write(`${error instanceof Error && error.stack ? error.stack : String(error)}\n`);
+    }
+    return {
+      code,
+      outcome: 'failed',
+      message: messageOf(error),
+      from: null,
+      to: null,
+      reason: error instanceof ParakoError ? error.reason : 'unexpected',
+      next: error instanceof ParakoError ? error.next : 'this is a bug or an unexpected condition: see .parako/parako.log; the install dir is unchanged or is recovered by the next run',
+    };
+  }
+
+  private print(result: OperationResult): void {
+    if (this.json) {
+      process.stdout.write(JSON.stringify(result) + '\n');
+      return;
+    }
+    if (result.code === ExitCode.ok) {
+      if (result.message !== '') process.stdout.write(`${result.message}\n`);
+    } else {
+      process.stderr.write(`parako: ${result.message}\n`);
+    }
+    if (result.next !== undefined && result.next !== '') {
+      const stream = result.code === ExitCode.ok ? process.stdout : process.stderr;
+      stream.write(`next: ${result.next.split('\n').join('\n      ')}\n`);
+    }
+  }
+
+  /** First SIGINT/SIGTERM: stop before the swap; after it the operation finishes. A second one exits. */
+  private trapSignals(): void {
+    let received = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      received++;
+      if (received > 1) process.exit(130);
+      process.stderr.write(`parako: ${signal} received: stopping at the next safe point (again to force)\n`);
+      this.abort.abort(new Error(signal));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+}

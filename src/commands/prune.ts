@@ -1,0 +1,47 @@
+import {Flags} from '@oclif/core';
+
+import {ParakoCommand} from '../cli/base.js';
+import {previousRelease, readHistory} from '../core/history.js';
+import {readCurrentVersion, refuseSourceInstall} from '../core/layout.js';
+import {acquireLock} from '../core/lock.js';
+import type {OperationResult} from '../core/operation.js';
+import {pruneReleases} from '../core/prune.js';
+import {recoverInterrupted} from '../core/recover.js';
+
+export default class Prune extends ParakoCommand {
+  static override summary = 'Delete old releases beyond N; never current, never the rollback target';
+  static override examples = ['<%= config.bin %> prune', '<%= config.bin %> prune --keep 2'];
+
+  static override flags = {
+    keep: Flags.integer({description: 'releases to keep (default: keepReleases from parako.json)', min: 2}),
+  };
+
+  protected override writesLog(): boolean {
+    return true;
+  }
+
+  protected async execute(): Promise<OperationResult> {
+    const {flags} = await this.parseFlags(Prune);
+    const env = await this.environment(flags);
+    await refuseSourceInstall(env.layout);
+    const lock = await acquireLock(env.layout, 'prune');
+    try {
+      await recoverInterrupted(env);
+      const current = await readCurrentVersion(env.layout);
+      const target = current === undefined ? undefined : previousRelease(await readHistory(env.layout), current);
+      const keep = flags.keep ?? env.config.keepReleases;
+      const removed = await pruneReleases(env.layout, keep, [current, target]);
+      const versions = removed.map((r) => r.version);
+      return {
+        code: 0,
+        outcome: 'pruned',
+        message: versions.length === 0 ? `nothing to prune (keeping ${keep})` : `pruned ${versions.map((v) => `v${v}`).join(', ')} (keeping ${keep})`,
+        from: current ?? null,
+        to: current ?? null,
+        pruned: versions,
+      };
+    } finally {
+      await lock.release();
+    }
+  }
+}

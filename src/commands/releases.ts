@@ -1,0 +1,50 @@
+import semver from 'semver';
+
+import {ParakoCommand} from '../cli/base.js';
+import {fetchIndex} from '../core/feed.js';
+import {badVersions, readHistory} from '../core/history.js';
+import {listRetained, readCurrentVersion} from '../core/layout.js';
+import type {OperationResult} from '../core/operation.js';
+import {readManifestFromDir} from '../core/release-manifest.js';
+
+export default class Releases extends ParakoCommand {
+  static override summary = 'Versions in the feed, marking current, retained, newer, and which declare a migration';
+  static override examples = ['<%= config.bin %> releases', '<%= config.bin %> releases --json'];
+
+  protected async execute(): Promise<OperationResult> {
+    const {flags} = await this.parseFlags(Releases);
+    const env = await this.environment(flags);
+    const current = await readCurrentVersion(env.layout);
+    const retained = new Set((await listRetained(env.layout)).map((r) => r.version));
+    const bad = badVersions(await readHistory(env.layout));
+    const index = await fetchIndex(env.config.source.index, env.config.app, env.http, env.signal);
+    const rows = [];
+    for (const release of index.releases) {
+      // Only a retained release's migration is known for sure: release.json is inside the signed artifact.
+      const manifest = retained.has(release.version) ? await readManifestFromDir(env.layout.releaseDir(release.version)).catch(() => undefined) : undefined;
+      rows.push({
+        version: release.version,
+        current: release.version === current,
+        retained: retained.has(release.version),
+        newer: current === undefined || semver.gt(release.version, current),
+        bad: bad.has(release.version),
+        migration: manifest === undefined ? release.migration ?? null : manifest.migration !== null,
+        size: release.size,
+      });
+    }
+    const lines = [`feed: ${index.url}`];
+    if (rows.length === 0) lines.push('  (no releases)');
+    for (const row of rows) {
+      const marks = [
+        row.current ? 'current' : '',
+        row.retained && !row.current ? 'retained' : '',
+        row.newer && !row.current ? 'newer' : '',
+        row.bad ? 'failed health' : '',
+        row.migration === true ? 'migration' : row.migration === null ? 'migration: unknown until downloaded' : '',
+      ].filter(Boolean);
+      lines.push(`  v${row.version.padEnd(14)} ${marks.join(', ')}`);
+    }
+    this.terminal.say(lines.join('\n'));
+    return {code: 0, outcome: 'releases', message: '', from: current ?? null, to: current ?? null, releases: rows};
+  }
+}

@@ -1,0 +1,166 @@
+import {readFile} from 'node:fs/promises';
+import {join} from 'node:path';
+import {z} from 'zod';
+
+import {ConfigError} from './errors.js';
+
+/** Hook points of DESIGN §6, in pipeline order. */
+export const HOOK_POINTS = ['pre-download', 'post-verify', 'pre-swap', 'post-swap', 'restart', 'health', 'notify'] as const;
+export type HookPoint = (typeof HOOK_POINTS)[number];
+
+const httpUrl = z.url({protocol: /^https?$/, error: 'must be an http:// or https:// URL'});
+const userName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*\$?$/, 'must be a system user name');
+const nonEmpty = z.string().min(1);
+
+const keylessPolicy = z.strictObject({
+  issuer: httpUrl.describe('OIDC issuer of the signing certificate, like cosign --certificate-oidc-issuer'),
+  identity: nonEmpty.optional().describe('exact signer identity (SAN), like cosign --certificate-identity'),
+  identityRegExp: nonEmpty.optional().describe('signer identity pattern, like cosign --certificate-identity-regexp'),
+  trustedRoot: nonEmpty.optional().describe('path to a Sigstore trusted_root.json (private instance / air-gapped)'),
+  requireTlog: z.boolean().optional().describe('require a transparency-log entry (default true when keyless)'),
+});
+
+const keyPolicy = z.strictObject({
+  key: nonEmpty.describe('path to a PEM public key, like cosign --key'),
+  trustedRoot: nonEmpty.optional(),
+  requireTlog: z.boolean().optional().describe('require a transparency-log entry (default false with a key)'),
+});
+
+export const verifyPolicySchema = z.union([keyPolicy, keylessPolicy]).superRefine((policy, issue) => {
+  if ('issuer' in policy && policy.identity === undefined && policy.identityRegExp === undefined) {
+    issue.addIssue({code: 'custom', message: 'keyless verification needs "identity" or "identityRegExp" next to "issuer"'});
+  }
+  if ('issuer' in policy && policy.identity !== undefined && policy.identityRegExp !== undefined) {
+    issue.addIssue({code: 'custom', message: 'give "identity" or "identityRegExp", not both'});
+  }
+  if ('identityRegExp' in policy && policy.identityRegExp !== undefined) {
+    try {
+      new RegExp(policy.identityRegExp);
+    } catch (error) {
+      issue.addIssue({code: 'custom', path: ['identityRegExp'], message: `is not a valid regular expression (${(error as Error).message})`});
+    }
+  }
+});
+
+const supervisorSchema = z.discriminatedUnion('type', [
+  z.strictObject({type: z.literal('systemd'), units: z.array(nonEmpty).min(1), settleSeconds: z.number().positive().optional()}),
+  z.strictObject({
+    type: z.literal('pm2'),
+    apps: z.array(nonEmpty).min(1),
+    runAs: userName.optional(),
+    home: nonEmpty.optional().describe('PM2_HOME of the user that owns the apps'),
+    mode: z.enum(['reload', 'restart']).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('compose'),
+    file: nonEmpty,
+    services: z.array(nonEmpty).min(1),
+    mode: z.enum(['restart', 'up']).optional(),
+  }),
+]);
+
+const backupSchema = z.discriminatedUnion('type', [
+  z.strictObject({type: z.literal('postgres'), database: nonEmpty.optional(), url: nonEmpty.optional(), runAs: userName.optional()}),
+  z.strictObject({type: z.literal('mongo'), uri: nonEmpty}),
+  z.strictObject({type: z.literal('sqlite'), path: nonEmpty}),
+]);
+
+const hookPointSchema = z.enum(HOOK_POINTS);
+
+export const hostConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  app: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a plain name: letters, digits, ".", "_", "-"'),
+  source: z.strictObject({index: httpUrl.describe('URL of the release feed index.json')}),
+  verify: verifyPolicySchema,
+  supervisor: supervisorSchema.optional(),
+  health: z
+    .strictObject({
+      url: httpUrl,
+      timeoutSeconds: z.number().positive().max(3600).default(60),
+      expectVersion: z.boolean().optional().describe('the response body must contain the target version'),
+    })
+    .optional(),
+  backup: backupSchema.optional(),
+  backupDir: nonEmpty.optional().describe('where backups go; relative paths are relative to the install dir'),
+  migration: z.strictObject({runAs: userName.optional()}).optional(),
+  keepReleases: z.number().int().min(2).max(100).default(3),
+  hooks: z
+    .strictObject({
+      order: z.array(nonEmpty).optional().describe('plugin names that run first, in this order'),
+      timeoutSeconds: z.partialRecord(hookPointSchema, z.number().positive().max(86_400)).optional(),
+    })
+    .optional(),
+  limits: z
+    .strictObject({
+      maxExtractedBytes: z.number().int().positive().optional(),
+      maxEntries: z.number().int().positive().optional(),
+    })
+    .optional(),
+  plugins: z.record(z.string(), z.unknown()).optional().describe('settings for in-house plugins, keyed by plugin name'),
+});
+
+export type HostConfig = z.output<typeof hostConfigSchema>;
+export type VerifyPolicy = z.output<typeof verifyPolicySchema>;
+
+export const CONFIG_FILE = 'parako.json';
+
+/** Reads, expands and validates `<dir>/parako.json`. */
+export async function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<HostConfig> {
+  const file = join(dir, CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConfigError(`no host config at ${file}`, {
+        next: `create ${file} (see docs/configuration.md), or point --dir / PARAKO_DIR at the install dir`,
+      });
+    }
+    throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(expandEnv(raw, env, file), file);
+}
+
+export function parseConfig(raw: unknown, file: string): HostConfig {
+  const result = hostConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      return `${key === '(top level)' ? '' : key + ': '}unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    }
+    return `${key}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid ${file}:\n  ${lines.join('\n  ')}`, {next: 'fix the key(s) named above (docs/configuration.md lists them all)'});
+}
+
+/** Replaces `${NAME}` in every string of the config with the environment variable NAME. */
+export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, file: string, path: string[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replaceAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+      const found = env[name];
+      if (found === undefined) {
+        throw new ConfigError(`${file}: ${path.join('.') || '(top level)'}: environment variable ${name} is not set`, {
+          next: `export ${name}=… in the environment that runs parako (for systemd: Environment= or EnvironmentFile=)`,
+        });
+      }
+      return found;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => expandEnv(item, env, file, [...path, String(index)]));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, expandEnv(item, env, file, [...path, key])]));
+  }
+  return value;
+}
+
+/** The JSON Schema published in docs/ for editors. */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(hostConfigSchema, {io: 'input', unrepresentable: 'any'});
+}

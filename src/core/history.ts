@@ -1,0 +1,98 @@
+import {appendFile, mkdir, open, readFile} from 'node:fs/promises';
+
+import type {Layout} from './layout.js';
+
+export type Outcome =
+  | 'updated'
+  | 'installed'
+  | 'rolled-back'
+  | 'up-to-date'
+  | 'failed'
+  | 'auto-rolled-back'
+  | 'unhealthy'
+  | 'interrupted'
+  | 'recovered';
+
+export interface BackupRecord {
+  plugin: string;
+  path: string;
+  restore: string;
+  size?: number;
+}
+
+/** One line of history.jsonl (DESIGN §6). */
+export interface HistoryEntry {
+  at: string;
+  operation: 'update' | 'rollback';
+  from: string | null;
+  to: string | null;
+  outcome: Outcome;
+  code: number;
+  migrationRan: boolean;
+  backup: BackupRecord | null;
+  durationMs: number;
+  message?: string;
+  records?: Record<string, unknown>;
+}
+
+export async function appendHistory(layout: Layout, entry: HistoryEntry): Promise<void> {
+  await mkdir(layout.stateDir, {recursive: true, mode: 0o700});
+  await appendFile(layout.historyFile, JSON.stringify(entry) + '\n', {mode: 0o600});
+  const handle = await open(layout.historyFile, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function readHistory(layout: Layout): Promise<HistoryEntry[]> {
+  let text: string;
+  try {
+    text = await readFile(layout.historyFile, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const entries: HistoryEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      entries.push(JSON.parse(line) as HistoryEntry);
+    } catch {
+      // A torn last line is what a crash mid-append leaves; the lines before it still count.
+    }
+  }
+  return entries;
+}
+
+/** Versions that failed their health check and are skipped by `update` to latest. */
+export function badVersions(history: HistoryEntry[]): Set<string> {
+  const bad = new Set<string>();
+  for (const entry of history) {
+    if (entry.to === null) continue;
+    if (entry.operation === 'update' && (entry.outcome === 'auto-rolled-back' || entry.outcome === 'unhealthy')) bad.add(entry.to);
+    // A later healthy install of the same version, asked for explicitly, clears the mark.
+    if (entry.operation === 'update' && (entry.outcome === 'updated' || entry.outcome === 'installed')) bad.delete(entry.to);
+  }
+  return bad;
+}
+
+/** The update that installed `version` most recently and succeeded. */
+export function lastInstallOf(history: HistoryEntry[], version: string): HistoryEntry | undefined {
+  for (let index = history.length - 1; index >= 0; index--) {
+    const entry = history[index]!;
+    if (entry.operation === 'update' && entry.to === version && (entry.outcome === 'updated' || entry.outcome === 'installed' || entry.outcome === 'unhealthy')) {
+      return entry;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Where `rollback` goes without --to: the release that was current before `current` was
+ * installed. After a rollback this walks further back, never forward again.
+ */
+export function previousRelease(history: HistoryEntry[], current: string): string | undefined {
+  return lastInstallOf(history, current)?.from ?? undefined;
+}

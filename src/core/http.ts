@@ -1,0 +1,36 @@
+import {type Agent, type Dispatcher, EnvHttpProxyAgent, interceptors} from 'undici';
+
+export interface HttpTimeouts {
+  connectMs: number;
+  headersMs: number;
+  /** Longest silence allowed between two body chunks. */
+  idleMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: HttpTimeouts = {connectMs: 15_000, headersMs: 30_000, idleMs: 30_000};
+
+/**
+ * The one HTTP client of parako: HTTP(S)_PROXY / NO_PROXY from the environment (undici's
+ * EnvHttpProxyAgent), connect / header / idle-body timeouts, and at most 5 redirects.
+ */
+export function createHttpClient(timeouts: HttpTimeouts = timeoutsFromEnv()): Dispatcher {
+  const options: Agent.Options = {
+    connect: {timeout: timeouts.connectMs},
+    headersTimeout: timeouts.headersMs,
+    bodyTimeout: timeouts.idleMs,
+  };
+  return new EnvHttpProxyAgent(options).compose(interceptors.redirect({maxRedirections: 5}));
+}
+
+/** PARAKO_HTTP_IDLE_TIMEOUT_MS etc. let a slow link (or a test) tune the timeouts. */
+export function timeoutsFromEnv(env: NodeJS.ProcessEnv = process.env): HttpTimeouts {
+  const read = (name: string, fallback: number): number => {
+    const value = Number(env[name]);
+    return Number.isFinite(value) && value > 0 ? value : fallback;
+  };
+  return {
+    connectMs: read('PARAKO_HTTP_CONNECT_TIMEOUT_MS', DEFAULT_TIMEOUTS.connectMs),
+    headersMs: read('PARAKO_HTTP_HEADERS_TIMEOUT_MS', DEFAULT_TIMEOUTS.headersMs),
+    idleMs: read('PARAKO_HTTP_IDLE_TIMEOUT_MS', DEFAULT_TIMEOUTS.idleMs),
+  };
+}

@@ -1,0 +1,148 @@
+import {readFileSync} from 'node:fs';
+import {mkdir, open, readFile, unlink} from 'node:fs/promises';
+import {hostname} from 'node:os';
+
+import {LockHeldError} from './errors.js';
+import type {Layout} from './layout.js';
+
+export interface LockOwner {
+  pid: number;
+  /** Kernel start time of the process, so a reused pid is not mistaken for the holder. */
+  procStart?: string;
+  startedAt: string;
+  command: string;
+  host: string;
+}
+
+export interface HeldLock {
+  owner: LockOwner;
+  /** Set when a stale lock from a dead process was taken over. */
+  tookOverFrom?: LockOwner;
+  release(): Promise<void>;
+}
+
+/**
+ * Takes `.parako/lock` with O_EXCL so exactly one operation runs. A lock whose process is gone
+ * is stale (the run was killed) and is taken over; a live one fails at once with code 4.
+ */
+export async function acquireLock(layout: Layout, command: string): Promise<HeldLock> {
+  await mkdir(layout.stateDir, {recursive: true, mode: 0o700});
+  const owner: LockOwner = {
+    pid: process.pid,
+    procStart: processStartTime(process.pid),
+    startedAt: new Date().toISOString(),
+    command,
+    host: hostname(),
+  };
+  let tookOverFrom: LockOwner | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await tryCreate(layout.lockFile, owner)) {
+      return {
+        owner,
+        tookOverFrom,
+        release: async () => {
+          await unlink(layout.lockFile).catch((error: NodeJS.ErrnoException) => {
+            // Already gone means a recovery elsewhere removed it; nothing left to release.
+            if (error.code !== 'ENOENT') throw error;
+          });
+        },
+      };
+    }
+    const holder = await readOwner(layout.lockFile);
+    if (holder === undefined) continue; // released between our create and read: try again
+    if (isAlive(holder)) {
+      throw new LockHeldError(
+        `another parako operation holds ${layout.lockFile}: "${holder.command}" pid ${holder.pid} on ${holder.host}, started ${holder.startedAt}`,
+        {next: 'wait for it to finish (parako status shows its progress); nothing was changed'},
+      );
+    }
+    // Re-read right before removing so we never delete a lock a live process took meanwhile.
+    const again = await readOwner(layout.lockFile);
+    if (again !== undefined && sameOwner(again, holder)) {
+      await unlink(layout.lockFile).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      tookOverFrom = holder;
+    }
+  }
+  throw new LockHeldError(`could not take ${layout.lockFile}: other parako processes keep taking it`, {
+    next: 'run parako status, then try again',
+  });
+}
+
+/** The current holder of the lock, if any, and whether that process still runs. */
+export async function inspectLock(layout: Layout): Promise<{owner: LockOwner; alive: boolean} | undefined> {
+  const owner = await readOwner(layout.lockFile);
+  return owner === undefined ? undefined : {owner, alive: isAlive(owner)};
+}
+
+async function tryCreate(file: string, owner: LockOwner): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(file, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(JSON.stringify(owner) + '\n');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+async function readOwner(file: string): Promise<LockOwner | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof parsed.pid === 'number') {
+      return {
+        pid: parsed.pid,
+        procStart: parsed.procStart,
+        startedAt: parsed.startedAt ?? 'unknown',
+        command: parsed.command ?? 'unknown',
+        host: parsed.host ?? 'unknown',
+      };
+    }
+  } catch {
+    // An empty or torn lock file is what a kill between create and write leaves: treat as dead.
+  }
+  return {pid: 0, startedAt: 'unknown', command: 'unknown (unreadable lock file)', host: 'unknown'};
+}
+
+function sameOwner(a: LockOwner, b: LockOwner): boolean {
+  return a.pid === b.pid && a.startedAt === b.startedAt && a.procStart === b.procStart;
+}
+
+function isAlive(owner: LockOwner): boolean {
+  if (owner.pid <= 0) return false;
+  if (owner.host !== 'unknown' && owner.host !== hostname()) return true; // cannot tell: be safe
+  try {
+    process.kill(owner.pid, 0);
+  } catch (error) {
+    // EPERM means the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  const start = processStartTime(owner.pid);
+  return owner.procStart === undefined || start === undefined || start === owner.procStart;
+}
+
+/** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot (Linux only). */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses; fields after it are plain.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined; // not Linux, or the process is gone: liveness falls back to kill(0)
+  }
+}

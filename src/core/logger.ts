@@ -1,0 +1,24 @@
+import {mkdirSync} from 'node:fs';
+import {dirname} from 'node:path';
+import pino, {type Logger} from 'pino';
+
+export type {Logger} from 'pino';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * JSON lines on stderr at the operator's level and, outside a dry run, always at `info` into
+ * `.parako/parako.log` (DESIGN §8). Synchronous destinations so nothing is lost on exit.
+ */
+export function createLogger(options: {level: LogLevel; file?: string}): Logger {
+  const streams: pino.StreamEntry[] = [];
+  if (options.level !== 'silent') streams.push({level: options.level, stream: pino.destination({dest: 2, sync: true})});
+  if (options.file !== undefined) {
+    mkdirSync(dirname(options.file), {recursive: true, mode: 0o700});
+    streams.push({level: 'info', stream: pino.destination({dest: options.file, sync: true, append: true, mode: 0o600})});
+  }
+  const levels = streams.map((s) => pino.levels.values[s.level ?? 'info'] ?? 30);
+  const lowest = levels.length === 0 ? 'silent' : pino.levels.labels[Math.min(...levels)] ?? 'info';
+  return pino({level: lowest, base: {pid: process.pid}, timestamp: pino.stdTimeFunctions.isoTime}, pino.multistream(streams));
+}

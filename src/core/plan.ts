@@ -1,0 +1,72 @@
+import semver from 'semver';
+
+import {backupOf} from './context.js';
+import {listRetained} from './layout.js';
+import type {OperationEnv} from './operation.js';
+import {planPrune} from './prune.js';
+import type {ReleaseManifest} from './release-manifest.js';
+
+export interface PlanData {
+  from: string | null;
+  to: string;
+  notes: string;
+  breaking: string[];
+  migration: {command: string; reverse?: string; runs: boolean} | null;
+  backup: {plugin: string; path?: string; wanted: boolean} | null;
+  restart: string[];
+  health: string | null;
+  prune: string[];
+}
+
+/** What `update` would do, from the verified release.json: printed by `--dry-run`. */
+export async function describePlan(
+  env: OperationEnv,
+  input: {from?: string; to: ReleaseManifest; options: {migrate: boolean; backup?: boolean; restart: boolean}; records: Record<string, unknown>},
+): Promise<{text: string; data: PlanData}> {
+  const {config} = env;
+  const to = input.to;
+  const retained = await listRetained(env.layout);
+  const afterInstall = retained.some((r) => r.version === to.version)
+    ? retained
+    : [{version: to.version, path: env.layout.releaseDir(to.version), modifiedAt: new Date()}, ...retained];
+  const prune = planPrune(afterInstall.sort((a, b) => semver.rcompare(a.version, b.version)), config.keepReleases, [to.version, input.from])
+    .remove.map((r) => r.version);
+  const wanted = input.options.backup ?? to.migration !== null;
+  const recorded = backupOf(input.records);
+  const data: PlanData = {
+    from: input.from ?? null,
+    to: to.version,
+    notes: to.notes,
+    breaking: to.breaking,
+    migration: to.migration === null ? null : {...to.migration, runs: input.options.migrate},
+    backup: config.backup === undefined ? null : {plugin: recorded?.plugin ?? `backup-${config.backup.type}`, path: recorded?.path, wanted},
+    restart: !input.options.restart ? [] : restartTargets(env),
+    health: input.options.restart ? config.health?.url ?? null : null,
+    prune,
+  };
+  const lines = [`plan: ${data.from === null ? 'fresh install of' : `v${data.from} ->`} v${data.to}`];
+  if (data.notes !== '') lines.push('notes:', ...data.notes.split('\n').map((l) => `  ${l}`));
+  if (data.breaking.length > 0) lines.push('breaking changes:', ...data.breaking.map((b) => `  - ${b}`));
+  if (data.migration === null) lines.push('migration: none');
+  else lines.push(`migration: ${data.migration.command}${data.migration.runs ? ' (parako runs it: --migrate)' : ' (printed for you to run; --migrate runs it)'}${data.migration.reverse ? `; reverse: ${data.migration.reverse}` : '; no reverse declared'}`);
+  if (data.backup === null) lines.push(`backup: none configured${to.migration !== null ? ' (warning: this release migrates the database)' : ''}`);
+  else lines.push(`backup: ${data.backup.wanted ? `would be taken by ${data.backup.plugin}${data.backup.path ? ` to ${data.backup.path}` : ''}` : `not taken (${input.options.backup === false ? '--no-backup' : 'no migration'})`}`);
+  lines.push(`restart: ${data.restart.length > 0 ? data.restart.join(', ') : input.options.restart ? 'no supervisor configured' : 'skipped (--no-restart)'}`);
+  if (data.health !== null) lines.push(`health: ${data.health} within ${config.health?.timeoutSeconds} s, rollback if unhealthy`);
+  lines.push(`prune: ${data.prune.length > 0 ? data.prune.map((v) => `v${v}`).join(', ') : 'nothing'}`);
+  lines.push('dry run: nothing was changed');
+  return {text: lines.join('\n'), data};
+}
+
+function restartTargets(env: OperationEnv): string[] {
+  const supervisor = env.config.supervisor;
+  if (supervisor === undefined) return [];
+  switch (supervisor.type) {
+    case 'systemd':
+      return supervisor.units.map((u) => `systemd unit ${u}`);
+    case 'pm2':
+      return supervisor.apps.map((a) => `pm2 app ${a}`);
+    case 'compose':
+      return supervisor.services.map((s) => `compose service ${s}`);
+  }
+}

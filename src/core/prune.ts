@@ -1,0 +1,35 @@
+import {rename, rm} from 'node:fs/promises';
+import {join} from 'node:path';
+
+import {fsyncDir} from './fsync.js';
+import {type Layout, type RetainedRelease, listRetained} from './layout.js';
+
+export interface PrunePlan {
+  keep: string[];
+  remove: RetainedRelease[];
+}
+
+/**
+ * Which releases go when only `keep` may stay: never `current`, never the rollback target;
+ * then the newest versions win.
+ */
+export function planPrune(retained: RetainedRelease[], keep: number, protect: Array<string | undefined>): PrunePlan {
+  const kept = new Set<string>(protect.filter((v): v is string => v !== undefined && retained.some((r) => r.version === v)));
+  for (const release of retained) {
+    if (kept.size >= keep) break;
+    kept.add(release.version);
+  }
+  return {keep: [...kept], remove: retained.filter((r) => !kept.has(r.version))};
+}
+
+export async function pruneReleases(layout: Layout, keep: number, protect: Array<string | undefined>): Promise<RetainedRelease[]> {
+  const plan = planPrune(await listRetained(layout), keep, protect);
+  for (const release of plan.remove) {
+    // Rename first so a crash mid-delete never leaves a half-deleted dir under a complete name.
+    const doomed = join(layout.releasesDir, `.pruning-${release.version}-${process.pid}`);
+    await rename(release.path, doomed);
+    await rm(doomed, {recursive: true, force: true});
+  }
+  if (plan.remove.length > 0) await fsyncDir(layout.releasesDir);
+  return plan.remove;
+}

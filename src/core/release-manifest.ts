@@ -1,0 +1,112 @@
+import {lstat, readFile} from 'node:fs/promises';
+import {join, posix} from 'node:path';
+import {list, type ReadEntry} from 'tar';
+import {z} from 'zod';
+
+import {VerificationError} from './errors.js';
+
+export const MANIFEST_FILE = 'release.json';
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+const releaseManifestSchema = z.object({
+  app: z.string().min(1),
+  version: z.string().min(1),
+  migration: z
+    .object({command: z.string().min(1), reverse: z.string().min(1).optional()})
+    .nullable()
+    .optional()
+    .transform((m) => m ?? null),
+  breaking: z.array(z.string()).optional().default([]),
+  notes: z.string().optional().default(''),
+});
+
+/** `release.json` at the root of a release: covered by the signature, so trusted once verified. */
+export type ReleaseManifest = z.output<typeof releaseManifestSchema>;
+
+export function parseManifest(text: string, where: string): ReleaseManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new VerificationError(`${where}: release.json is not valid JSON (${(error as Error).message})`, {
+      next: 'the signed release is malformed: tell the publisher; nothing was installed',
+    });
+  }
+  const result = releaseManifestSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+    throw new VerificationError(`${where}: release.json is malformed: ${issues.join('; ')}`, {
+      next: 'the signed release is malformed: tell the publisher; nothing was installed',
+    });
+  }
+  return result.data;
+}
+
+/**
+ * The version binding: a release must say it is the app and version that was asked for, so
+ * an old signed artifact served under a new name is refused.
+ */
+export function checkManifestBinding(manifest: ReleaseManifest, app: string, version: string, where: string): void {
+  if (manifest.app !== app) {
+    throw new VerificationError(`${where}: release.json is for app "${manifest.app}", expected "${app}"`, {
+      next: 'the feed serves another app\'s release under this name: tell the publisher; nothing was installed',
+    });
+  }
+  if (manifest.version.replace(/^v/, '') !== version) {
+    throw new VerificationError(`${where}: release.json says version ${manifest.version}, but ${version} was asked for`, {
+      next: 'an artifact is served under a version it is not (a replayed old release?): tell the publisher; nothing was installed',
+    });
+  }
+}
+
+/** Reads release.json from a verified artifact without extracting anything else. */
+export async function readManifestFromArtifact(artifact: string): Promise<ReleaseManifest> {
+  let text: string | undefined;
+  let tooBig = false;
+  await list({
+    file: artifact,
+    filter: (path) => isManifestPath(path),
+    onReadEntry: (entry: ReadEntry) => {
+      if (entry.type !== 'File' && entry.type !== 'OldFile') return entry.resume();
+      if (entry.size > MAX_MANIFEST_BYTES) {
+        tooBig = true;
+        return entry.resume();
+      }
+      const chunks: Buffer[] = [];
+      entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+      entry.on('end', () => {
+        text = Buffer.concat(chunks).toString('utf8');
+      });
+    },
+  });
+  if (tooBig) throw new VerificationError(`release.json in ${artifact} is larger than ${MAX_MANIFEST_BYTES} bytes`);
+  if (text === undefined) {
+    throw new VerificationError(`the artifact has no release.json at its root`, {
+      next: 'the signed release is malformed: tell the publisher; nothing was installed',
+    });
+  }
+  return parseManifest(text, 'the artifact');
+}
+
+/** Reads release.json from an extracted release directory; it must be a regular file. */
+export async function readManifestFromDir(dir: string): Promise<ReleaseManifest> {
+  const file = join(dir, MANIFEST_FILE);
+  let info;
+  try {
+    info = await lstat(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new VerificationError(`the release has no release.json at its root`, {
+        next: 'the signed release is malformed: tell the publisher; nothing was installed',
+      });
+    }
+    throw error;
+  }
+  if (!info.isFile()) throw new VerificationError(`release.json in the release is not a regular file`);
+  if (info.size > MAX_MANIFEST_BYTES) throw new VerificationError(`release.json is larger than ${MAX_MANIFEST_BYTES} bytes`);
+  return parseManifest(await readFile(file, 'utf8'), 'the release');
+}
+
+function isManifestPath(path: string): boolean {
+  return posix.normalize(path.replace(/^\.\//, '')) === MANIFEST_FILE;
+}

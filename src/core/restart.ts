@@ -1,0 +1,53 @@
+import type {Release} from '../hooks/context.js';
+import {hookContext} from './context.js';
+import {messageOf} from './errors.js';
+import {checkHealth, describeHealth} from './health.js';
+import type {OperationEnv, OperationState} from './operation.js';
+
+export interface BringUpResult {
+  healthy: boolean;
+  /** Why not, in the operator's words. */
+  reason?: string;
+}
+
+/**
+ * Phases 10–11: the supervisor plugins restart the service, then the core's HTTP check of
+ * `health.url` and every `health` hook must pass. Failures are returned, not thrown: the
+ * caller decides whether to roll back.
+ */
+export async function restartAndCheck(env: OperationEnv, state: OperationState, releases: {from?: Release; to: Release}): Promise<BringUpResult> {
+  // Past the swap the operation must finish: hooks are only stopped by their own timeouts.
+  const signal = new AbortController().signal;
+  const base = hookContext(env, state, releases, signal);
+  if (env.hooks.at('restart').length === 0) {
+    env.out.say(
+      env.config.supervisor === undefined
+        ? 'no supervisor configured: restart the service yourself so it runs the new release'
+        : `warning: supervisor.type is "${env.config.supervisor.type}" but no installed plugin implements the restart hook; restart the service yourself`,
+    );
+  } else {
+    try {
+      await env.hooks.run('restart', base);
+      env.out.say('service restarted');
+    } catch (error) {
+      return {healthy: false, reason: messageOf(error)};
+    }
+  }
+  const health = env.config.health;
+  if (health !== undefined) {
+    const result = await checkHealth({
+      url: health.url,
+      timeoutSeconds: health.timeoutSeconds,
+      expectVersion: health.expectVersion === true ? releases.to.version : undefined,
+      client: env.http,
+    });
+    if (!result.healthy) return {healthy: false, reason: describeHealth(health.url, result)};
+    env.out.say(`healthy: ${health.url} answered HTTP ${result.status} after ${result.attempts} check(s)`);
+  }
+  try {
+    await env.hooks.run('health', base);
+  } catch (error) {
+    return {healthy: false, reason: messageOf(error)};
+  }
+  return {healthy: true};
+}

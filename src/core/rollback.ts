@@ -1,0 +1,194 @@
+import type {Release} from '../hooks/context.js';
+import {hookContext, retainedRelease} from './context.js';
+import {exitCodeOf, messageOf, ParakoError, RefusedError} from './errors.js';
+import {finishOperation} from './finish.js';
+import {lastInstallOf, previousRelease, readHistory} from './history.js';
+import {Journal} from './journal.js';
+import {isRetained, listRetained, readCurrentVersion, refuseSourceInstall} from './layout.js';
+import {acquireLock} from './lock.js';
+import {runMigration} from './migrate.js';
+import type {OperationEnv, OperationResult, OperationState} from './operation.js';
+import {recoverInterrupted} from './recover.js';
+import {restartAndCheck} from './restart.js';
+import {swapCurrent} from './swap.js';
+
+export interface RollbackOptions {
+  /** A retained version; default: the release that was current before this one. */
+  to?: string;
+  reverseMigration: boolean;
+  force: boolean;
+  restart: boolean;
+}
+
+/** `parako rollback`: pre-swap -> swap -> post-swap -> restart -> health -> notify. */
+export async function rollback(env: OperationEnv, options: RollbackOptions): Promise<OperationResult> {
+  await refuseSourceInstall(env.layout);
+  const lock = await acquireLock(env.layout, `rollback${options.to === undefined ? '' : ` --to ${options.to}`}`);
+  try {
+    await recoverInterrupted(env);
+    return await runRollback(env, options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runRollback(env: OperationEnv, options: RollbackOptions): Promise<OperationResult> {
+  const {layout} = env;
+  const current = await readCurrentVersion(layout);
+  if (current === undefined) throw new RefusedError(`nothing is installed in ${layout.dir}; there is nothing to roll back`);
+  const history = await readHistory(layout);
+  const target = await chooseTarget(env, current, options.to, previousRelease(history, current));
+  const install = lastInstallOf(history, current);
+  const state: OperationState = {operation: 'rollback', startedAt: Date.now(), from: current, to: target, records: {}, swapped: false, migrationRan: false};
+  const releases: {from?: Release; to: Release} = {from: await retainedRelease(env, current), to: (await retainedRelease(env, target))!};
+  const reverse = releases.from?.manifest?.migration?.reverse;
+  if (install?.migrationRan === true && !options.force) {
+    if (!options.reverseMigration) throw migrationGuard(current, target, reverse);
+    if (reverse === undefined) {
+      throw new RefusedError(`v${current} ran a migration that declares no reverse; --reverse-migration cannot undo it`, {
+        next: `restore the database from the backup taken before v${current} (parako status shows its restore command), then run parako rollback --force. Nothing was changed.`,
+      });
+    }
+  }
+  const journal = new Journal(layout);
+  await journal.begin({operation: 'rollback', from: current, to: target});
+  const ctx = () => hookContext(env, state, releases, env.signal);
+  try {
+    await journal.phase('pre-swap');
+    await env.hooks.run('pre-swap', {...ctx(), backup: {wanted: false, forced: false, skipped: false}});
+    if (install?.migrationRan === true && options.reverseMigration && !options.force && reverse !== undefined) {
+      await journal.phase('migrate', {migrationStarted: true});
+      await runMigration(env, reverse, releases.from!.path, 'reverse migration');
+      state.records.reverseMigration = reverse;
+    }
+    await journal.phase('swap');
+    await swapCurrent(layout, target);
+    state.swapped = true;
+    await journal.note({swapped: true});
+    env.out.say(`current -> releases/v${target}`);
+    await journal.phase('post-swap');
+    await env.hooks.run('post-swap', ctx());
+  } catch (error) {
+    if (state.swapped) {
+      await swapCurrent(layout, current);
+      state.swapped = false;
+    }
+    return finishOperation(env, state, journal, {
+      code: exitCodeOf(error), outcome: 'failed', message: `rollback to v${target} failed: ${messageOf(error)}; current is v${current}`,
+      next: error instanceof ParakoError ? error.next : undefined,
+    });
+  }
+  if (options.restart) {
+    await journal.phase('restart');
+    const bringUp = await restartAndCheck(env, state, releases);
+    if (!bringUp.healthy) {
+      return finishOperation(env, state, journal, {
+        code: 8, outcome: 'unhealthy',
+        message: `rolled back to v${target}, but it is not healthy: ${bringUp.reason}`,
+        next: 'look at the service logs; parako rollback --to <version> picks another retained release',
+      });
+    }
+  } else {
+    env.out.say('restart skipped (--no-restart): restart the service yourself, then check its health');
+  }
+  return finishOperation(env, state, journal, {code: 0, outcome: 'rolled-back', message: `rolled back v${current} -> v${target}`});
+}
+
+async function chooseTarget(env: OperationEnv, current: string, asked: string | undefined, previous: string | undefined): Promise<string> {
+  const retained = (await listRetained(env.layout)).map((r) => `v${r.version}`).join(', ') || 'none';
+  if (asked !== undefined) {
+    const version = asked.replace(/^v/, '');
+    if (version === current) throw new RefusedError(`v${version} is already current; nothing to roll back`);
+    if (!(await isRetained(env.layout, version))) {
+      throw new RefusedError(`v${version} is not retained in ${env.layout.releasesDir} (retained: ${retained})`, {
+        next: `pick a retained release with --to, or install it with parako update --version ${version} --allow-downgrade. Nothing was changed.`,
+      });
+    }
+    return version;
+  }
+  if (previous === undefined) {
+    throw new RefusedError(`the history names no release before v${current} (retained: ${retained})`, {
+      next: 'name one with parako rollback --to vX.Y.Z. Nothing was changed.',
+    });
+  }
+  if (!(await isRetained(env.layout, previous))) {
+    throw new RefusedError(`the previous release v${previous} is no longer retained (retained: ${retained})`, {
+      next: 'name a retained one with parako rollback --to vX.Y.Z. Nothing was changed.',
+    });
+  }
+  return previous;
+}
+
+/** The seed's decision tree, in words, when code would roll back over a migrated database. */
+function migrationGuard(current: string, target: string, reverse: string | undefined): RefusedError {
+  return new RefusedError(
+    `v${current} was installed with a migration: the database is newer than v${target} expects, so rolling the code back alone could break it`,
+    {
+      next: [
+        reverse === undefined
+          ? `v${current} declares no reverse migration: restore the backup taken before v${current} (parako status shows the restore command), then run parako rollback --force`
+          : `to undo the migration first, run: parako rollback --reverse-migration (runs "${reverse}")`,
+        'if you already reverted the database yourself: parako rollback --force',
+        'Nothing was changed.',
+      ].join('\n'),
+    },
+  );
+}
+
+/**
+ * Step 11's automatic rollback after an update came up unhealthy: re-aim at the previous
+ * release (reversing the migration first if one ran and can be reversed), restart, check
+ * again. Code 7 when the previous release runs again; 8 when parako could not roll back.
+ */
+export async function autoRollback(
+  env: OperationEnv,
+  state: OperationState,
+  journal: Journal,
+  releases: {from?: Release; to: Release},
+  reason: string,
+): Promise<OperationResult> {
+  env.out.say(`v${state.to} is unhealthy: ${reason}`);
+  const from = state.from;
+  const reverse = releases.to.manifest?.migration?.reverse;
+  if (from === undefined) {
+    return finishOperation(env, state, journal, {
+      code: 8, outcome: 'unhealthy', message: `v${state.to} was installed but is unhealthy, and there is no earlier release to roll back to: ${reason}`,
+      next: 'look at the service logs; fix the host or install another version with parako update --version X',
+    });
+  }
+  if (state.migrationRan && reverse === undefined) {
+    return finishOperation(env, state, journal, {
+      code: 8, outcome: 'unhealthy',
+      message: `v${state.to} is unhealthy (${reason}) and NOT rolled back: its migration ran and declares no reverse, so v${from} cannot run on the migrated database`,
+      next: `fix forward, or restore the backup${backupHint(state)} and run parako rollback --force`,
+    });
+  }
+  await journal.phase('rollback');
+  try {
+    if (state.migrationRan && reverse !== undefined) await runMigration(env, reverse, releases.to.path, 'reverse migration');
+  } catch (error) {
+    return finishOperation(env, state, journal, {
+      code: 8, outcome: 'unhealthy', message: `v${state.to} is unhealthy (${reason}) and its reverse migration failed: ${messageOf(error)}; current stays on v${state.to}`,
+      next: `restore the backup${backupHint(state)}, then parako rollback --force`,
+    });
+  }
+  await swapCurrent(env.layout, from);
+  env.out.say(`rolled back: current -> releases/v${from}`);
+  const again = await restartAndCheck(env, {...state, operation: 'update'}, {from: releases.to, to: releases.from ?? releases.to});
+  if (!again.healthy) {
+    return finishOperation(env, state, journal, {
+      code: 8, outcome: 'unhealthy', message: `v${state.to} was unhealthy (${reason}); rolled back to v${from}, but it is unhealthy too: ${again.reason}`,
+      next: 'look at the service and its logs: the problem may be the host, not the release',
+    });
+  }
+  return finishOperation(env, state, journal, {
+    code: 7, outcome: 'auto-rolled-back',
+    message: `v${state.to} was unhealthy (${reason}); rolled back automatically, v${from} is running again. v${state.to} is marked bad and skipped by update to latest`,
+    next: `see the logs of v${state.to}; parako update --version ${state.to} retries it explicitly`,
+  });
+}
+
+function backupHint(state: OperationState): string {
+  const backup = state.records.backup as {restore?: string} | undefined;
+  return backup?.restore === undefined ? '' : ` (${backup.restore})`;
+}

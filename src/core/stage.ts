@@ -1,0 +1,185 @@
+import {randomBytes} from 'node:crypto';
+import {createReadStream} from 'node:fs';
+import {lstat, mkdir, open, readdir, rename, rm} from 'node:fs/promises';
+import {join, posix} from 'node:path';
+import {pipeline} from 'node:stream/promises';
+import {type ReadEntry, Unpack} from 'tar';
+
+import {ParakoError, StageError, UnsafeArchiveError} from './errors.js';
+import {fsyncDir} from './fsync.js';
+import {type Layout, STAGING_PREFIX, releaseDirName} from './layout.js';
+import {checkManifestBinding, type ReleaseManifest, readManifestFromDir} from './release-manifest.js';
+
+export interface StageLimits {
+  /** Sum of the sizes the archive declares; stops decompression bombs before they are written. */
+  maxExtractedBytes: number;
+  maxEntries: number;
+}
+
+export const DEFAULT_LIMITS: StageLimits = {maxExtractedBytes: 16 * 1024 ** 3, maxEntries: 1_000_000};
+
+export interface StageRequest {
+  layout: Layout;
+  artifact: string;
+  app: string;
+  version: string;
+  limits: StageLimits;
+  /** Told the staging dir's path before anything is written there, so a crash can be cleaned up. */
+  onStagingDir?: (path: string) => Promise<void>;
+}
+
+export interface StagedRelease {
+  path: string;
+  manifest: ReleaseManifest;
+  /** True when a complete release dir of this version was already there. */
+  reused: boolean;
+}
+
+const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
+
+/**
+ * Extracts a verified artifact into `releases/.staging-v<ver>-<random>`, refusing anything
+ * that could write outside the release or onto a device, then fsyncs and renames it to
+ * `releases/v<ver>`, so a name without `.staging` is always complete.
+ */
+export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
+  const {layout, version} = req;
+  const finalDir = layout.releaseDir(version);
+  if (await isDirectory(finalDir)) {
+    const manifest = await readManifestFromDir(finalDir);
+    checkManifestBinding(manifest, req.app, version, `retained ${releaseDirName(version)}`);
+    return {path: finalDir, manifest, reused: true};
+  }
+  await mkdir(layout.releasesDir, {recursive: true, mode: 0o755});
+  const stagingDir = join(layout.releasesDir, `${STAGING_PREFIX}${releaseDirName(version)}-${randomBytes(4).toString('hex')}`);
+  await req.onStagingDir?.(stagingDir);
+  try {
+    await mkdir(stagingDir, {mode: 0o755});
+    await extractSafely(req.artifact, stagingDir, req.limits);
+    const manifest = await readManifestFromDir(stagingDir);
+    checkManifestBinding(manifest, req.app, version, 'the artifact');
+    await fsyncTree(stagingDir);
+    await rename(stagingDir, finalDir);
+    await fsyncDir(layout.releasesDir);
+    return {path: finalDir, manifest, reused: false};
+  } catch (error) {
+    await rm(stagingDir, {recursive: true, force: true});
+    if (error instanceof ParakoError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new StageError(`no space left on ${layout.releasesDir} while staging v${version}; the staging dir was removed and current is untouched`, {
+        next: 'free space (parako prune removes old releases), then run parako update again',
+        cause: error,
+      });
+    }
+    throw new StageError(`staging v${version} failed: ${(error as Error).message}; the staging dir was removed and current is untouched`, {cause: error});
+  }
+}
+
+async function extractSafely(artifact: string, cwd: string, limits: StageLimits): Promise<void> {
+  let refusal: UnsafeArchiveError | undefined;
+  let entries = 0;
+  let bytes = 0;
+  const symlinks = new Set<string>();
+  const refuse = (message: string): false => {
+    refusal ??= new UnsafeArchiveError(`unsafe archive: ${message}; nothing was installed`, {
+      next: 'the signed release contains something parako never extracts: tell the publisher',
+    });
+    unpack.abort(refusal);
+    return false;
+  };
+  const unpack = new Unpack({
+    cwd,
+    strict: true,
+    preserveOwner: false,
+    // Entries whose parent is a symlink are refused below; node-tar's own check is the backstop.
+    unlink: false,
+    filter: (path: string, entry: ReadEntry | unknown) => {
+      if (refusal !== undefined) return false;
+      const item = entry as ReadEntry;
+      const why = entryProblem(path, item, symlinks);
+      if (why !== undefined) return refuse(`${why} (${JSON.stringify(path)})`);
+      entries += 1;
+      bytes += item.size ?? 0;
+      if (entries > limits.maxEntries) return refuse(`more than ${limits.maxEntries} entries`);
+      if (bytes > limits.maxExtractedBytes) return refuse(`more than ${limits.maxExtractedBytes} bytes once extracted`);
+      if (item.type === 'SymbolicLink') symlinks.add(normalizeEntryPath(path));
+      // A release never needs setuid, setgid or sticky bits; a root-run extractor must not keep them.
+      if (typeof item.mode === 'number') item.mode &= 0o777;
+      return true;
+    },
+  });
+  try {
+    await pipeline(createReadStream(artifact), unpack);
+  } catch (error) {
+    if (refusal !== undefined) throw refusal;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EROFS') throw error;
+    throw new UnsafeArchiveError(`the artifact cannot be extracted: ${(error as Error).message}; nothing was installed`, {
+      next: 'the signed release is corrupt or not a gzip tarball: tell the publisher',
+      cause: error,
+    });
+  }
+  if (refusal !== undefined) throw refusal;
+}
+
+function normalizeEntryPath(path: string): string {
+  return posix.normalize(path.replace(/^(\.\/)+/, '')).replace(/\/$/, '');
+}
+
+/** Why an entry must not be extracted, or undefined when it is safe. */
+function entryProblem(rawPath: string, entry: ReadEntry, symlinks: Set<string>): string | undefined {
+  if (!ALLOWED_TYPES.has(entry.type)) return `a ${entry.type} entry`;
+  if (rawPath.startsWith('/') || /^[A-Za-z]:/.test(rawPath)) return 'an absolute path';
+  if (rawPath.split(/[\\/]/).includes('..')) return 'a path with ".."';
+  const path = normalizeEntryPath(rawPath);
+  if (path === '' || path === '.') return entry.type === 'Directory' ? undefined : 'an entry with no name';
+  for (const link of symlinks) {
+    if (path === link || path.startsWith(link + '/')) return 'an entry written through or over a symlink';
+  }
+  if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
+    const target = entry.linkpath ?? '';
+    if (target === '' || target.startsWith('/')) return `a link to an absolute path (${target || 'empty'})`;
+    // A symlink resolves from its own directory; a hardlink names a path from the archive root.
+    const base = entry.type === 'SymbolicLink' ? posix.dirname(path) : '.';
+    const resolved = posix.normalize(posix.join(base, target));
+    if (resolved === '..' || resolved.startsWith('../')) return `a link that resolves outside the release (-> ${target})`;
+    if (entry.type === 'Link' && target.split('/').includes('..')) return `a hardlink with ".." (-> ${target})`;
+  }
+  return undefined;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/** fsync every file and directory so the renamed release is complete even after a power loss. */
+async function fsyncTree(root: string): Promise<void> {
+  const queue: string[] = [root];
+  const files: string[] = [];
+  while (queue.length > 0) {
+    const dir = queue.pop()!;
+    files.push(dir);
+    for (const entry of await readdir(dir, {withFileTypes: true})) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) queue.push(path);
+      else if (entry.isFile()) files.push(path);
+    }
+  }
+  const workers = Array.from({length: 16}, async () => {
+    for (let path = files.pop(); path !== undefined; path = files.pop()) {
+      const handle = await open(path, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  });
+  await Promise.all(workers);
+}

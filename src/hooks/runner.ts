@@ -1,0 +1,163 @@
+import type {Config, Interfaces} from '@oclif/core';
+import {ModuleLoader} from '@oclif/core';
+
+import {HOOK_POINTS, type HookPoint} from '../core/config.js';
+import {HookError, messageOf} from '../core/errors.js';
+import type {Logger} from '../core/logger.js';
+import type {HookContext, HookFunction} from './context.js';
+
+export type PluginOrigin = 'first-party' | 'installed' | 'linked' | 'bundled';
+
+/** One plugin's implementation of one hook point. */
+export interface HookImplementation {
+  point: HookPoint;
+  plugin: string;
+  version: string;
+  origin: PluginOrigin;
+  load(): Promise<HookFunction>;
+}
+
+export const FIRST_PARTY_SCOPE = '@parako/';
+
+/** Default time each plugin gets at a hook point; `hooks.timeoutSeconds` overrides. */
+export const DEFAULT_TIMEOUT_SECONDS: Record<HookPoint, number> = {
+  'pre-download': 60,
+  'post-verify': 60,
+  'pre-swap': 3600,
+  'post-swap': 120,
+  restart: 600,
+  health: 300,
+  notify: 30,
+};
+
+/**
+ * Finds the hooks of every plugin oclif loaded. oclif's own `config.runHook` runs plugins in
+ * parallel and swallows their errors (oclif/core#393), so parako runs them itself.
+ */
+export function discoverHooks(config: Config): HookImplementation[] {
+  const found: HookImplementation[] = [];
+  for (const plugin of config.plugins.values()) {
+    for (const point of HOOK_POINTS) {
+      for (const hook of plugin.hooks[point] ?? []) {
+        found.push({
+          point,
+          plugin: plugin.name,
+          version: plugin.version,
+          origin: originOf(plugin),
+          load: async () => loadHook(plugin, hook),
+        });
+      }
+    }
+  }
+  return found;
+}
+
+function originOf(plugin: Interfaces.Plugin): PluginOrigin {
+  if (plugin.type === 'link') return 'linked';
+  if (plugin.type === 'user') return 'installed';
+  return plugin.name.startsWith(FIRST_PARTY_SCOPE) ? 'first-party' : 'bundled';
+}
+
+async function loadHook(plugin: Interfaces.Plugin, hook: {target: string; identifier: string}): Promise<HookFunction> {
+  const {module} = await ModuleLoader.loadWithData<Record<string, unknown>>(plugin, hook.target);
+  const candidate = module[hook.identifier] ?? (hook.identifier === 'default' ? module.default : undefined);
+  if (typeof candidate !== 'function') {
+    throw new Error(`${hook.target} exports no function "${hook.identifier}"`);
+  }
+  return candidate as HookFunction;
+}
+
+/** The fixed run order: first-party first, then by name, unless `hooks.order` says otherwise. */
+export function orderHooks(hooks: HookImplementation[], order: string[] = []): HookImplementation[] {
+  const rank = (hook: HookImplementation): [number, number, string] => {
+    const explicit = order.indexOf(hook.plugin);
+    if (explicit !== -1) return [0, explicit, hook.plugin];
+    return [1, hook.origin === 'first-party' ? 0 : 1, hook.plugin];
+  };
+  return [...hooks].sort((a, b) => {
+    const [ga, ia, na] = rank(a);
+    const [gb, ib, nb] = rank(b);
+    return ga - gb || ia - ib || na.localeCompare(nb);
+  });
+}
+
+export interface HookRunnerOptions {
+  log: Logger;
+  order?: string[];
+  timeoutSeconds?: Partial<Record<HookPoint, number>>;
+}
+
+/** The part of a context the pipeline provides; the runner adds the per-plugin parts. */
+export type BaseContext = Omit<HookContext, 'log' | 'signal' | 'point'> & {signal: AbortSignal};
+
+export class HookRunner {
+  private readonly hooks: HookImplementation[];
+
+  constructor(hooks: HookImplementation[], private readonly options: HookRunnerOptions) {
+    this.hooks = orderHooks(hooks, options.order);
+  }
+
+  /** The implementations of a point, in the order they run. */
+  at(point: HookPoint): HookImplementation[] {
+    return this.hooks.filter((hook) => hook.point === point);
+  }
+
+  timeoutFor(point: HookPoint): number {
+    return this.options.timeoutSeconds?.[point] ?? DEFAULT_TIMEOUT_SECONDS[point];
+  }
+
+  /**
+   * Runs the plugins of one point one after another. A gating point stops at the first
+   * failure (fail-closed); `notify` logs failures and goes on, since it must never change
+   * the outcome.
+   */
+  async run(point: HookPoint, base: BaseContext): Promise<void> {
+    for (const hook of this.at(point)) {
+      try {
+        await this.runOne(hook, base);
+      } catch (error) {
+        if (point === 'notify') {
+          this.options.log.error({plugin: hook.plugin, point, err: messageOf(error)}, 'notify hook failed; the outcome stands');
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  private async runOne(hook: HookImplementation, base: BaseContext): Promise<void> {
+    const {point, plugin} = hook;
+    const seconds = this.timeoutFor(point);
+    const controller = new AbortController();
+    const onOuterAbort = (): void => controller.abort(base.signal.reason);
+    base.signal.addEventListener('abort', onOuterAbort, {once: true});
+    const log = this.options.log.child({plugin, hook: point});
+    const ctx: HookContext = {...base, point, log, signal: controller.signal};
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new HookError(point, plugin, `${point} hook of ${plugin} did not finish within ${seconds} s and was stopped`, {
+          next: `fix or remove the plugin (parako hooks lists them), or raise hooks.timeoutSeconds.${point} in parako.json`,
+        });
+        controller.abort(error);
+        reject(error);
+      }, seconds * 1000);
+    });
+    const started = Date.now();
+    log.info('hook start');
+    try {
+      const fn = await hook.load();
+      const result = await Promise.race([Promise.resolve(fn({ctx})), timedOut]);
+      if (result !== undefined && result !== null && typeof result === 'object' && typeof result.veto === 'string') {
+        throw new HookError(point, plugin, `${point} hook of ${plugin} vetoed: ${result.veto}`);
+      }
+      log.info({durationMs: Date.now() - started}, 'hook done');
+    } catch (error) {
+      if (error instanceof HookError) throw error;
+      throw new HookError(point, plugin, `${point} hook of ${plugin} failed: ${messageOf(error)}`, {cause: error});
+    } finally {
+      clearTimeout(timer);
+      base.signal.removeEventListener('abort', onOuterAbort);
+    }
+  }
+}
