@@ -12,35 +12,61 @@ const httpUrl = z.url({protocol: /^https?$/, error: 'must be an http:// or https
 const userName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*\$?$/, 'must be a system user name');
 const nonEmpty = z.string().min(1);
 
-const keylessPolicy = z.strictObject({
-  issuer: httpUrl.describe('OIDC issuer of the signing certificate, like cosign --certificate-oidc-issuer'),
-  identity: nonEmpty.optional().describe('exact signer identity (SAN), like cosign --certificate-identity'),
-  identityRegExp: nonEmpty.optional().describe('signer identity pattern, like cosign --certificate-identity-regexp'),
-  trustedRoot: nonEmpty.optional().describe('path to a Sigstore trusted_root.json (private instance / air-gapped)'),
-  requireTlog: z.boolean().optional().describe('require a transparency-log entry (default true when keyless)'),
-});
+/** `cosign verify-blob --key`: the configured key is the only one accepted. */
+export interface KeyPolicy {
+  key: string;
+  trustedRoot?: string;
+  requireTlog?: boolean;
+}
 
-const keyPolicy = z.strictObject({
-  key: nonEmpty.describe('path to a PEM public key, like cosign --key'),
-  trustedRoot: nonEmpty.optional(),
-  requireTlog: z.boolean().optional().describe('require a transparency-log entry (default false with a key)'),
-});
+/** `cosign verify-blob --certificate-identity[-regexp] --certificate-oidc-issuer`. */
+export interface KeylessPolicy {
+  issuer: string;
+  identity?: string;
+  identityRegExp?: string;
+  trustedRoot?: string;
+  requireTlog?: boolean;
+}
 
-export const verifyPolicySchema = z.union([keyPolicy, keylessPolicy]).superRefine((policy, issue) => {
-  if ('issuer' in policy && policy.identity === undefined && policy.identityRegExp === undefined) {
-    issue.addIssue({code: 'custom', message: 'keyless verification needs "identity" or "identityRegExp" next to "issuer"'});
-  }
-  if ('issuer' in policy && policy.identity !== undefined && policy.identityRegExp !== undefined) {
-    issue.addIssue({code: 'custom', message: 'give "identity" or "identityRegExp", not both'});
-  }
-  if ('identityRegExp' in policy && policy.identityRegExp !== undefined) {
-    try {
-      new RegExp(policy.identityRegExp);
-    } catch (error) {
-      issue.addIssue({code: 'custom', path: ['identityRegExp'], message: `is not a valid regular expression (${(error as Error).message})`});
+export type VerifyPolicy = KeyPolicy | KeylessPolicy;
+
+// One object with every field, so a mistake gets a message naming it (a zod union would only
+// say "Invalid input"); the refinement then demands exactly one of the two modes.
+export const verifyPolicySchema = z
+  .strictObject({
+    key: nonEmpty.optional().describe('path to a PEM public key, like cosign --key'),
+    issuer: httpUrl.optional().describe('OIDC issuer of the signing certificate, like cosign --certificate-oidc-issuer'),
+    identity: nonEmpty.optional().describe('exact signer identity (SAN), like cosign --certificate-identity'),
+    identityRegExp: nonEmpty.optional().describe('signer identity pattern, like cosign --certificate-identity-regexp'),
+    trustedRoot: nonEmpty.optional().describe('path to a Sigstore trusted_root.json (private instance / air-gapped)'),
+    requireTlog: z.boolean().optional().describe('require a transparency-log entry (default: true keyless, false with a key)'),
+  })
+  .superRefine((policy, issue) => {
+    const add = (message: string, path: string[] = []): void => issue.addIssue({code: 'custom', message, path});
+    if (policy.key !== undefined && policy.issuer !== undefined) add('give "key" (key-based) or "issuer" (keyless), not both');
+    if (policy.key === undefined && policy.issuer === undefined) {
+      add('needs "key" (a PEM public key file) or "issuer" with "identity" or "identityRegExp" (keyless); verification cannot be turned off');
     }
-  }
-});
+    if (policy.key !== undefined && (policy.identity !== undefined || policy.identityRegExp !== undefined)) {
+      add('"identity"/"identityRegExp" go with "issuer" (keyless), not with "key"');
+    }
+    if (policy.issuer !== undefined && policy.identity === undefined && policy.identityRegExp === undefined) {
+      add('keyless verification needs "identity" or "identityRegExp" next to "issuer"');
+    }
+    if (policy.identity !== undefined && policy.identityRegExp !== undefined) add('give "identity" or "identityRegExp", not both');
+    if (policy.identityRegExp !== undefined) {
+      try {
+        new RegExp(policy.identityRegExp);
+      } catch (error) {
+        add(`is not a valid regular expression (${(error as Error).message})`, ['identityRegExp']);
+      }
+    }
+  })
+  .transform((policy): VerifyPolicy => {
+    const common = {trustedRoot: policy.trustedRoot, requireTlog: policy.requireTlog};
+    if (policy.key !== undefined) return {key: policy.key, ...common};
+    return {issuer: policy.issuer!, identity: policy.identity, identityRegExp: policy.identityRegExp, ...common};
+  });
 
 const supervisorSchema = z.discriminatedUnion('type', [
   z.strictObject({type: z.literal('systemd'), units: z.array(nonEmpty).min(1), settleSeconds: z.number().positive().optional()}),
@@ -100,7 +126,6 @@ export const hostConfigSchema = z.strictObject({
 });
 
 export type HostConfig = z.output<typeof hostConfigSchema>;
-export type VerifyPolicy = z.output<typeof verifyPolicySchema>;
 
 export const CONFIG_FILE = 'parako.json';
 

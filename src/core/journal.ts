@@ -53,6 +53,7 @@ export class Journal {
     if (this.entry === undefined) return;
     this.entry = {...this.entry, ...facts, phase};
     await this.write();
+    await pauseForTests(phase);
   }
 
   async note(facts: Partial<JournalEntry>): Promise<void> {
@@ -89,4 +90,17 @@ export async function readJournal(layout: Layout): Promise<JournalEntry | undefi
     // report it as unknown and let recovery clean up conservatively.
     return {operation: 'update', pid: 0, startedAt: 'unknown', phase: 'resolve', to: 'unknown'};
   }
+}
+
+/**
+ * Crash tests kill the real CLI at a phase boundary: PARAKO_TEST_PAUSE_AT=<phase> makes the
+ * run stop right after the journal records that phase, say so on stderr, and wait to be
+ * killed. Unset (always, in production) it costs one environment lookup.
+ */
+export async function pauseForTests(point: string): Promise<void> {
+  if (process.env.PARAKO_TEST_PAUSE_AT !== point) return;
+  process.stderr.write(`PARAKO_TEST_PAUSED_AT ${point}\n`);
+  await new Promise<never>(() => {
+    setInterval(() => undefined, 60_000);
+  });
 }

@@ -212,8 +212,10 @@ async function failBeforeRestart(env: OperationEnv, state: OperationState, journ
   const code = exitCodeOf(error);
   const backup = state.records.backup as {restore?: string} | undefined;
   const restore = state.migrationRan && backup?.restore !== undefined ? ` The migration may have changed the database: restore the backup with: ${backup.restore}` : '';
-  const message = `${messageOf(error)}${undone.length > 0 ? ` (${undone.join(', ')})` : ''}.${restore}`;
-  env.log.error({err: messageOf(error), code}, 'update failed');
+  const where = state.from === undefined ? 'nothing is installed' : `current is still v${state.from}`;
+  const message = `${messageOf(error).replace(/[.;]?\s*$/, '')}${undone.length > 0 ? ` (${undone.join(', ')})` : ''}; ${where}.${restore}`;
+  // The operator reads the message on stderr; the log keeps it for later without repeating it there.
+  env.log.info({err: messageOf(error), code}, 'update failed');
   const result = await finishOperation(env, state, journal, {
     code, outcome: 'failed', message, next: error instanceof ParakoError ? error.next : 'see .parako/parako.log, then run parako update again',
   });

@@ -389,20 +389,32 @@ class StreamedSignatureCheck implements SignatureContent {
 
 /**
  * sigstore-js checks that a log entry carries this signature and digest, but not that it names
- * this signer; cosign does. A hashedrekord entry must name the key (or certificate) that signed.
+ * this signer; cosign does. A signature over a file is logged as a hashedrekord entry, and that
+ * entry must name the key (or certificate) that signed.
  */
 function checkTlogNamesSigner(bundle: BundleWithMessageSignature, signerKey: KeyObject): void {
-  const signerDer = signerKey.export({format: 'der', type: 'spki'});
   const leafDer = bundleLeafCertificate(bundle);
   for (const entry of bundle.verificationMaterial.tlogEntries) {
-    if (entry.kindVersion?.kind !== 'hashedrekord') continue;
+    if (entry.kindVersion?.kind !== 'hashedrekord') {
+      throw new VerificationError(`transparency log: entry ${entry.logIndex} is a ${entry.kindVersion?.kind ?? 'typeless'} entry; a signature over an artifact is logged as hashedrekord`);
+    }
     const named = hashedRekordVerifier(entry);
     let matches = false;
     if (named?.type === 'certificate') matches = leafDer !== undefined && named.der.equals(leafDer);
-    if (named?.type === 'key') matches = named.der.equals(signerDer);
+    if (named?.type === 'key') matches = sameKey(named.der, signerKey);
     if (!matches) {
       throw new VerificationError(`transparency log: entry ${entry.logIndex} does not name the key or certificate that signed the bundle`);
     }
+  }
+}
+
+/** Compares keys, not encodings: the log may hold the same key with its point compressed. */
+function sameKey(spkiDer: Buffer, key: KeyObject): boolean {
+  try {
+    return createPublicKey({key: spkiDer, format: 'der', type: 'spki'}).equals(key);
+  } catch {
+    // Bytes that are not a public key name no signer at all.
+    return false;
   }
 }
 
