@@ -34,7 +34,7 @@ export interface OperationEnv {
 /** What a command prints and returns as `--json`. */
 export interface OperationResult {
   code: number;
-  outcome: Outcome | 'dry-run' | 'status' | 'releases' | 'pruned';
+  outcome: Outcome | 'dry-run' | 'status' | 'releases' | 'pruned' | 'verified';
   message: string;
   from: string | null;
   to: string | null;

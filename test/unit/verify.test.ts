@@ -130,7 +130,7 @@ describe('verifyArtifact: the artifact must be the signed one', () => {
     const bundle = await signKeyless();
     const tampered = join(dir, 'tampered.tar.gz');
     const bytes = await readFile(artifact);
-    bytes[bytes.length - 1] ^= 0x01;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0x01, bytes.length - 1);
     await writeFile(tampered, bytes);
     await expectRefused(verify(bundle, keyless, {artifactPath: tampered}), /messageDigest: the artifact's sha256 [0-9a-f]{64} does not match the [0-9a-f]{64} signed in the bundle/);
   });
