@@ -38,7 +38,11 @@ With them (the cosign spellings), no config is needed. Exit 0: verified; exit 3:
     const layout = new Layout(flags.dir);
     const policy: VerifyPolicy = fromFlags
       ? policyFromFlags(flags)
-      : await loadConfig(layout.dir).then((config) => ({...config.verify, ...(flags['trusted-root'] === undefined ? {} : {trustedRoot: flags['trusted-root']})}));
+      : await loadConfig(layout.dir).then((config) => ({
+          ...config.verify,
+          ...(flags['trusted-root'] === undefined ? {} : {trustedRoot: flags['trusted-root']}),
+          ...(flags['require-tlog'] === undefined ? {} : {requireTlog: flags['require-tlog']}),
+        }));
     const verified = await verifyArtifact({
       artifactPath: args.artifact,
       bundlePath: flags.bundle,

@@ -118,6 +118,7 @@ export const hostConfigSchema = z.strictObject({
     .optional(),
   limits: z
     .strictObject({
+      maxDownloadBytes: z.number().int().positive().optional().describe('largest artifact accepted, whatever size the (unsigned) index claims'),
       maxExtractedBytes: z.number().int().positive().optional(),
       maxEntries: z.number().int().positive().optional(),
     })

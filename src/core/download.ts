@@ -40,12 +40,12 @@ export async function downloadArtifact(req: DownloadRequest): Promise<Downloaded
   const baseDelay = Number(process.env.PARAKO_RETRY_BASE_MS ?? 500);
   let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    if (req.signal?.aborted) throw new InterruptedError('download interrupted', {next: 'run parako update again; it resumes'});
+    if (req.signal?.aborted) throw new InterruptedError('download interrupted', {next: 'run parako update again when ready; nothing was installed'});
     try {
       const sha256 = await fetchOnce(req);
       return {file: req.file, sha256, size: req.size};
     } catch (error) {
-      if (req.signal?.aborted) throw new InterruptedError('download interrupted', {next: 'run parako update again; it resumes'});
+      if (req.signal?.aborted) throw new InterruptedError('download interrupted', {next: 'run parako update again when ready; nothing was installed'});
       if (!(error instanceof RetryableError)) throw error;
       lastError = error;
       if (attempt < attempts) {
@@ -56,7 +56,7 @@ export async function downloadArtifact(req: DownloadRequest): Promise<Downloaded
     }
   }
   throw new DownloadError(`download of ${req.url} failed after ${attempts} attempts: ${(lastError as Error).message}`, {
-    next: 'check the network and the feed server, then run parako update again (it resumes the partial download); nothing was installed',
+    next: 'check the network and the feed server, then run parako update again; nothing was installed',
   });
 }
 

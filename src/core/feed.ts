@@ -9,7 +9,11 @@ const MAX_INDEX_BYTES = 8 * 1024 * 1024;
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/i, 'must be 64 hex digits');
 
 const feedReleaseSchema = z.object({
-  version: z.string().refine((v) => semver.valid(v) !== null, 'must be a semantic version like 1.4.0'),
+  version: z
+    .string()
+    .refine((v) => semver.valid(v) !== null, 'must be a semantic version like 1.4.0')
+    // Build metadata is dropped by semver comparison, so 1.4.0+b7 could never match its release.json.
+    .refine((v) => !v.includes('+'), 'must not carry build metadata (+...): versions must be unique without it'),
   artifact: z.string().min(1),
   bundle: z.string().min(1),
   sha256: sha256Hex,

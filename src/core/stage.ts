@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto';
 import {createReadStream} from 'node:fs';
-import {lstat, mkdir, open, readdir, rename, rm} from 'node:fs/promises';
+import {lstat, mkdir, open, readdir, readlink, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
 import {pipeline} from 'node:stream/promises';
 import {type ReadEntry, Unpack} from 'tar';
@@ -56,6 +56,7 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   try {
     await mkdir(stagingDir, {mode: 0o755});
     await extractSafely(req.artifact, stagingDir, req.limits);
+    await refuseEscapingLinks(stagingDir);
     const manifest = await readManifestFromDir(stagingDir);
     checkManifestBinding(manifest, req.app, version, 'the artifact');
     await fsyncTree(stagingDir);
@@ -63,7 +64,7 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
     await fsyncDir(layout.releasesDir);
     return {path: finalDir, manifest, reused: false};
   } catch (error) {
-    await rm(stagingDir, {recursive: true, force: true});
+    await removeStagingDir(stagingDir);
     if (error instanceof ParakoError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -115,6 +116,13 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits)
     if (refusal !== undefined) throw refusal;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EROFS') throw error;
+    const tarCode = (error as {tarCode?: string}).tarCode ?? code;
+    if (tarCode === 'TAR_ENTRY_ERROR' || code === 'TAR_SYMLINK_ERROR') {
+      throw new UnsafeArchiveError(`unsafe archive: ${(error as Error).message} (${(error as {path?: string}).path ?? 'unknown entry'}); nothing was installed`, {
+        next: 'the signed release contains something parako never extracts: tell the publisher',
+        cause: error,
+      });
+    }
     throw new UnsafeArchiveError(`the artifact cannot be extracted: ${(error as Error).message}; nothing was installed`, {
       next: 'the signed release is corrupt or not a gzip tarball: tell the publisher',
       cause: error,
@@ -147,6 +155,67 @@ function entryProblem(rawPath: string, entry: ReadEntry, symlinks: Set<string>):
     if (entry.type === 'Link' && target.split('/').includes('..')) return `a hardlink with ".." (-> ${target})`;
   }
   return undefined;
+}
+
+/**
+ * The entry filter judges each link on its own text; a chain of links that each stay inside
+ * can still lead out (`a/b -> ..`, `u -> a/b/..`). So once extracted, every symlink is resolved
+ * through the links really on disk, and one that leaves the release is refused.
+ */
+async function refuseEscapingLinks(root: string): Promise<void> {
+  const queue: string[] = [''];
+  while (queue.length > 0) {
+    const dir = queue.pop()!;
+    for (const entry of await readdir(join(root, dir), {withFileTypes: true})) {
+      const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
+      if (entry.isDirectory()) queue.push(path);
+      else if (entry.isSymbolicLink() && (await resolvesOutside(root, path))) {
+        throw new UnsafeArchiveError(`unsafe archive: the symlink ${JSON.stringify(path)} resolves outside the release through other links; nothing was installed`, {
+          next: 'the signed release contains something parako never extracts: tell the publisher',
+        });
+      }
+    }
+  }
+}
+
+/** Follows a symlink inside `root` component by component, as the kernel would. */
+async function resolvesOutside(root: string, linkPath: string): Promise<boolean> {
+  let hops = 0;
+  const follow = async (stack: string[], target: string): Promise<string[] | undefined> => {
+    if (++hops > 40 || target.startsWith('/')) return undefined;
+    for (const part of target.split('/')) {
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (stack.length === 0) return undefined;
+        stack.pop();
+        continue;
+      }
+      stack.push(part);
+      const info = await lstat(join(root, ...stack)).catch(() => undefined);
+      if (info?.isSymbolicLink() === true) {
+        const next = await readlink(join(root, ...stack));
+        stack.pop();
+        const resolved = await follow(stack, next);
+        if (resolved === undefined) return undefined;
+        stack = resolved;
+      }
+    }
+    return stack;
+  };
+  const parent = linkPath.split('/').slice(0, -1);
+  return (await follow(parent, await readlink(join(root, linkPath)))) === undefined;
+}
+
+/**
+ * An aborted extraction can still have writes in flight: rm retries while they land, and a
+ * last look makes sure none recreated the dir after it was gone.
+ */
+async function removeStagingDir(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await rm(dir, {recursive: true, force: true, maxRetries: 20, retryDelay: 50});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (!(await lstat(dir).then(() => true, () => false))) return;
+  }
 }
 
 async function isDirectory(path: string): Promise<boolean> {

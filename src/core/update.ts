@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import type {Release} from '../hooks/context.js';
 import {hookContext, releaseRef, retainedRelease} from './context.js';
 import {downloadArtifact, downloadSmallFile} from './download.js';
-import {ParakoError, exitCodeOf, messageOf, RefusedError} from './errors.js';
+import {DownloadError, ParakoError, exitCodeOf, messageOf, RefusedError} from './errors.js';
 import {type FeedRelease, fetchIndex, resolveVersion} from './feed.js';
 import {finishOperation} from './finish.js';
 import {badVersions, readHistory} from './history.js';
@@ -34,6 +34,9 @@ export interface UpdateOptions {
   restart: boolean;
   yes: boolean;
 }
+
+/** The unsigned index names the size; this caps what a hostile feed can make us write. */
+const DEFAULT_MAX_DOWNLOAD_BYTES = 8 * 1024 ** 3;
 
 /** `parako update`: the pipeline of DESIGN §6, one phase per line. */
 export async function update(env: OperationEnv, options: UpdateOptions): Promise<OperationResult> {
@@ -142,6 +145,12 @@ function artifactName(env: OperationEnv, release: FeedRelease): string {
 
 /** Phase 3: the artifact, streamed and hashed, and its Sigstore bundle. */
 async function fetchRelease(env: OperationEnv, release: FeedRelease, artifact: string): Promise<string> {
+  const maxBytes = env.config.limits?.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
+  if (release.size > maxBytes) {
+    throw new DownloadError(`the feed says v${release.version} is ${release.size} bytes, more than limits.maxDownloadBytes (${maxBytes}); not downloading it`, {
+      next: 'if the release really is that large, raise limits.maxDownloadBytes in parako.json; nothing was changed',
+    });
+  }
   const bundle = `${artifact}.sigstore.json`;
   await downloadSmallFile(release.bundleUrl, bundle, 1024 * 1024, env.http, env.signal);
   const downloaded = await downloadArtifact({
@@ -155,8 +164,12 @@ async function fetchRelease(env: OperationEnv, release: FeedRelease, artifact: s
 
 /** Phase 4: nothing is parsed or extracted before this passes (verify-before-parse). */
 async function verifyRelease(env: OperationEnv, release: FeedRelease, artifact: string, bundle: string): Promise<ReleaseManifest> {
+  const policy = env.config.verify;
+  if ('identityRegExp' in policy && policy.identityRegExp !== undefined && !policy.identityRegExp.startsWith('^')) {
+    env.out.say(`warning: verify.identityRegExp "${policy.identityRegExp}" is not anchored with ^: any identity that merely contains it is accepted`);
+  }
   const verified = await verifyArtifact({
-    artifactPath: artifact, bundlePath: bundle, policy: env.config.verify, expectedSha256: release.sha256, baseDir: env.layout.dir,
+    artifactPath: artifact, bundlePath: bundle, policy, expectedSha256: release.sha256, baseDir: env.layout.dir,
   });
   env.out.say(`verified: signed by ${verified.signer}${verified.issuer === undefined ? '' : ` (issuer ${verified.issuer})`}`);
   const manifest = await readManifestFromArtifact(artifact);
