@@ -1,3 +1,4 @@
+import {resolve} from 'node:path';
 import {Args, Flags} from '@oclif/core';
 
 import {ParakoCommand} from '../cli/base.js';
@@ -40,7 +41,8 @@ With them (the cosign spellings), no config is needed. Exit 0: verified; exit 3:
       ? policyFromFlags(flags)
       : await loadConfig(layout.dir).then((config) => ({
           ...config.verify,
-          ...(flags['trusted-root'] === undefined ? {} : {trustedRoot: flags['trusted-root']}),
+          // A path given on the command line is relative to where the operator stands, like --bundle.
+          ...(flags['trusted-root'] === undefined ? {} : {trustedRoot: resolve(flags['trusted-root'])}),
           ...(flags['require-tlog'] === undefined ? {} : {requireTlog: flags['require-tlog']}),
         }));
     const verified = await verifyArtifact({
