@@ -4,7 +4,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core';
 import {type HostConfig, loadConfig} from '../core/config.js';
 import {ExitCode, exitCodeOf, messageOf, ParakoError, UsageError} from '../core/errors.js';
 import {createHttpClient} from '../core/http.js';
-import {DEFAULT_DIR, Layout} from '../core/layout.js';
+import {DEFAULT_DIR, Layout, refuseSourceInstall} from '../core/layout.js';
 import {createLogger, LOG_LEVELS, type Logger, type LogLevel} from '../core/logger.js';
 import type {OperationEnv, OperationResult} from '../core/operation.js';
 import {discoverHooks, HookRunner} from '../hooks/runner.js';
@@ -60,6 +60,8 @@ export abstract class ParakoCommand extends Command {
 
   protected async environment(flags: BaseFlags, options: {dryRun?: boolean} = {}): Promise<OperationEnv> {
     const layout = new Layout(flags.dir);
+    // Refused before the config and the log file: a source checkout must not gain a .parako/.
+    if (this.writesLog()) await refuseSourceInstall(layout);
     const config = await loadConfig(layout.dir);
     const log = this.logger(flags, layout, options.dryRun !== true && this.writesLog());
     return {

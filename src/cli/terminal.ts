@@ -35,8 +35,8 @@ export class Terminal implements Reporter {
     this.clearBar();
   }
 
-  async confirm(question: string): Promise<boolean> {
-    if (this.quiet || !process.stdin.isTTY || !this.stream.isTTY) return true;
+  async confirm(question: string): Promise<boolean | undefined> {
+    if (this.quiet || !process.stdin.isTTY || !this.stream.isTTY) return undefined;
     const rl = createInterface({input: process.stdin, output: this.stream});
     try {
       const answer = await rl.question(`${question} [y/N] `);

@@ -1,11 +1,12 @@
 import {createHash, type Hash} from 'node:crypto';
-import {createReadStream, createWriteStream} from 'node:fs';
-import {rm, stat, writeFile} from 'node:fs/promises';
+import {createReadStream} from 'node:fs';
+import {type FileHandle, open, rm, stat, writeFile} from 'node:fs/promises';
+import {dirname} from 'node:path';
+import type {Readable} from 'node:stream';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {pipeline} from 'node:stream/promises';
 import {type Dispatcher, request} from 'undici';
 
-import {DownloadError, InterruptedError} from './errors.js';
+import {DiskFullError, DownloadError, InterruptedError} from './errors.js';
 import {describeNetworkError} from './feed.js';
 import type {Logger} from './logger.js';
 
@@ -64,6 +65,9 @@ export async function downloadArtifact(req: DownloadRequest): Promise<Downloaded
 async function fetchOnce(req: DownloadRequest): Promise<string> {
   const have = await partialSize(req.file, req.size);
   if (have === req.size) return hashFile(req.file);
+  // Hashed before the request: once the response arrives its body must be consumed at once,
+  // or chunks (and the error of a dropped connection) would pass by unseen.
+  const resumedHash = have > 0 ? await hashPrefix(req.file) : undefined;
   let response: Dispatcher.ResponseData;
   try {
     response = await request(req.url, {
@@ -74,10 +78,54 @@ async function fetchOnce(req: DownloadRequest): Promise<string> {
   } catch (error) {
     throw new RetryableError(describeNetworkError(error));
   }
+  const offset = await checkResponse(req, response, have);
+  const limit = req.size;
+  const hash = offset > 0 && resumedHash !== undefined ? resumedHash : createHash('sha256');
+  let handle: FileHandle | undefined;
+  let written = offset;
+  try {
+    await persistBody(response.body, async (chunk) => {
+      if (written + chunk.length > limit) {
+        throw new DownloadError(`${req.url} sent more than the ${limit} bytes the index promises; cut off`, {
+          next: 'the feed and its artifact disagree: tell the publisher; nothing was installed',
+        });
+      }
+      handle ??= await open(req.file, offset === 0 ? 'w' : 'a', 0o600);
+      await handle.write(chunk);
+      hash.update(chunk);
+      written += chunk.length;
+      req.onProgress?.(written, limit);
+    });
+  } catch (error) {
+    await handle?.close();
+    if (error instanceof DownloadError) {
+      response.body.destroy();
+      await rm(req.file, {force: true});
+      throw error;
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      await rm(req.file, {force: true});
+      throw new DiskFullError(`no space left on ${dirname(req.file)} while downloading ${req.url}`, {
+        next: 'free space (parako prune removes old releases), then run parako update again; nothing was installed',
+      });
+    }
+    throw new RetryableError(describeNetworkError(error));
+  }
+  await handle?.close();
+  if (written < limit) throw new RetryableError(`connection closed after ${written} of ${limit} bytes`);
+  return hash.digest('hex');
+}
+
+/**
+ * Where this response's bytes start in the file (0 when the server ignored the Range), or a
+ * retryable / final error. Answers that are not for us are drained, not left on the socket.
+ */
+async function checkResponse(req: DownloadRequest, response: Dispatcher.ResponseData, have: number): Promise<number> {
   const {statusCode, headers} = response;
   let offset = have;
   if (statusCode === 200) {
-    offset = 0; // server ignored the Range: start over
+    offset = 0;
   } else if (statusCode === 206) {
     const start = /^bytes (\d+)-/.exec(String(headers['content-range'] ?? ''))?.[1];
     if (Number(start) !== have) {
@@ -99,42 +147,59 @@ async function fetchOnce(req: DownloadRequest): Promise<string> {
   }
   const declared = Number(headers['content-length']);
   if (Number.isFinite(declared) && offset + declared > req.size) {
-    await response.body.dump({limit: 0}).catch(() => undefined);
+    // Not one byte of it is read; the error its destruction emits is ours and expected.
+    response.body.on('error', () => undefined);
+    response.body.destroy();
     throw new DownloadError(`${req.url} is ${offset + declared} bytes, more than the ${req.size} the index promises; refusing it`, {
       next: 'the feed and its artifact disagree: tell the publisher; nothing was installed',
     });
   }
-  let received = offset;
-  const limit = req.size;
-  // A resumed file's first bytes were hashed by no one in this attempt: read them once.
-  const hash = offset > 0 ? await hashPrefix(req.file) : createHash('sha256');
-  try {
-    await pipeline(
-      response.body,
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          received += chunk.length;
-          if (received > limit) {
-            throw new DownloadError(`${req.url} sent more than the ${limit} bytes the index promises; cut off`, {
-              next: 'the feed and its artifact disagree: tell the publisher; nothing was installed',
-            });
-          }
-          hash.update(chunk);
-          req.onProgress?.(received, limit);
-          yield chunk;
-        }
-      },
-      createWriteStream(req.file, {flags: offset === 0 ? 'w' : 'a', mode: 0o600}),
-    );
-  } catch (error) {
-    if (error instanceof DownloadError) {
-      await rm(req.file, {force: true});
-      throw error;
+  return offset;
+}
+
+const HIGH_WATER = 8 * 1024 * 1024;
+
+/**
+ * Hands every chunk of a body to `write`, in order, and settles once all of them are written,
+ * also when the connection drops. A stream consumed with for-await loses the chunks still
+ * buffered when it errors; here each chunk is taken off the socket as it arrives (pausing
+ * past HIGH_WATER bytes), so what was received is on disk and a retry resumes after it.
+ */
+async function persistBody(body: Readable, write: (chunk: Buffer) => Promise<void>): Promise<void> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let pumping: Promise<void> | undefined;
+  const pump = async (): Promise<void> => {
+    for (let chunk = queue.shift(); chunk !== undefined; chunk = queue.shift()) {
+      queued -= chunk.length;
+      await write(chunk);
+      if (body.isPaused() && queued < HIGH_WATER / 2) body.resume();
     }
-    throw new RetryableError(describeNetworkError(error));
-  }
-  if (received < limit) throw new RetryableError(`connection closed after ${received} of ${limit} bytes`);
-  return hash.digest('hex');
+  };
+  const drain = async (): Promise<void> => {
+    while (pumping !== undefined) {
+      const current = pumping;
+      await current;
+      if (pumping === current) pumping = undefined;
+    }
+  };
+  return new Promise<void>((resolve, reject) => {
+    let failure: unknown;
+    body.on('data', (chunk: Buffer) => {
+      queue.push(chunk);
+      queued += chunk.length;
+      if (queued > HIGH_WATER) body.pause();
+      pumping ??= pump().catch((error: unknown) => {
+        failure ??= error;
+        queue.length = 0;
+        body.destroy(error as Error);
+      }).finally(() => {
+        pumping = undefined;
+      });
+    });
+    body.once('end', () => void drain().then(() => (failure === undefined ? resolve() : reject(failure)), reject));
+    body.once('error', (error) => void drain().then(() => reject(failure ?? error), reject));
+  });
 }
 
 /** Bytes of a previous attempt worth resuming from; a file larger than promised is discarded. */

@@ -94,18 +94,6 @@ export class MigrationError extends ParakoError {
   readonly reason = 'migration';
 }
 
-/** Unhealthy after the swap; parako rolled back and the previous release runs. */
-export class RolledBackError extends ParakoError {
-  readonly code = ExitCode.rolledBack;
-  readonly reason = 'rolled-back';
-}
-
-/** Unhealthy and not rolled back (a migration ran without a reverse): the operator must act. */
-export class UnhealthyError extends ParakoError {
-  readonly code = ExitCode.unhealthy;
-  readonly reason = 'unhealthy';
-}
-
 /** An operation was interrupted by SIGINT/SIGTERM before it changed anything. */
 export class InterruptedError extends ParakoError {
   readonly code = ExitCode.unexpected;
@@ -118,6 +106,12 @@ export function exitCodeOf(error: unknown): ExitCode {
 
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The disk filled up while downloading or staging; what was being written was removed. */
+export class DiskFullError extends ParakoError {
+  readonly code = ExitCode.unexpected;
+  readonly reason = 'disk-full';
 }
 
 /** Staging failed for a reason of this host (disk full, permissions). The staging dir was removed. */

@@ -43,7 +43,7 @@ export async function execCommand(
     env.USER = options.runAs;
     env.LOGNAME = options.runAs;
   }
-  options.log.info({command, args, runAs: options.runAs, cwd: options.cwd}, 'exec');
+  options.log.info({program: command, args, runAs: options.runAs, cwd: options.cwd}, 'exec');
   return new Promise<ExecResult>((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
@@ -72,7 +72,7 @@ export async function execCommand(
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const result: ExecResult = {code: code ?? 128, signal: signal ?? undefined, ...out};
-      options.log.info({command, code: result.code, signal: result.signal}, 'exec finished');
+      options.log.info({program: command, code: result.code, signal: result.signal}, 'exec finished');
       resolve(result);
     });
   });

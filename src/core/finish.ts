@@ -12,7 +12,7 @@ export async function finishOperation(
   env: OperationEnv,
   state: OperationState,
   journal: Journal,
-  result: {code: number; outcome: Outcome; message: string; next?: string},
+  result: {code: number; outcome: Outcome; message: string; next?: string; reason?: string},
 ): Promise<OperationResult> {
   const backup = backupOf(state.records);
   const durationMs = Date.now() - state.startedAt;
@@ -53,6 +53,7 @@ export async function finishOperation(
     migrationRan: state.migrationRan,
     backup,
     next: result.next,
+    reason: result.reason,
     durationMs,
   };
 }

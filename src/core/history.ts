@@ -10,8 +10,7 @@ export type Outcome =
   | 'failed'
   | 'auto-rolled-back'
   | 'unhealthy'
-  | 'interrupted'
-  | 'recovered';
+  | 'interrupted';
 
 export interface BackupRecord {
   plugin: string;
@@ -91,7 +90,8 @@ export function lastInstallOf(history: HistoryEntry[], version: string): History
 
 /**
  * Where `rollback` goes without --to: the release that was current before `current` was
- * installed. After a rollback this walks further back, never forward again.
+ * installed. After a rollback this walks further back rather than undoing the rollback
+ * (after `update --allow-downgrade` the release it came from is newer, and that is the one).
  */
 export function previousRelease(history: HistoryEntry[], current: string): string | undefined {
   return lastInstallOf(history, current)?.from ?? undefined;

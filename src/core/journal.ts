@@ -2,6 +2,7 @@ import {readFile, unlink} from 'node:fs/promises';
 
 import {writeFileAtomic} from './fsync.js';
 import type {Layout} from './layout.js';
+import type {Logger} from './logger.js';
 
 /** Phases of DESIGN §6 as the journal records them, in order. */
 export const PHASES = [
@@ -41,7 +42,10 @@ export interface JournalEntry {
 export class Journal {
   private entry?: JournalEntry;
 
-  constructor(private readonly layout: Layout) {}
+  constructor(
+    private readonly layout: Layout,
+    private readonly log?: Logger,
+  ) {}
 
   async begin(entry: Omit<JournalEntry, 'pid' | 'startedAt' | 'phase'>): Promise<void> {
     this.entry = {...entry, pid: process.pid, startedAt: new Date().toISOString(), phase: 'resolve'};
@@ -53,6 +57,7 @@ export class Journal {
     if (this.entry === undefined) return;
     this.entry = {...this.entry, ...facts, phase};
     await this.write();
+    this.log?.info({operation: this.entry.operation, from: this.entry.from, to: this.entry.to, phase}, `phase ${phase}`);
     await pauseForTests(phase);
   }
 

@@ -13,8 +13,8 @@ export interface Reporter {
   /** Download progress; drawn as a bar on a TTY only. */
   progress(received: number, total: number): void;
   progressDone(): void;
-  /** Asks a yes/no question on a TTY; resolves true without asking when the answer cannot be asked. */
-  confirm(question: string): Promise<boolean>;
+  /** Asks a yes/no question on a TTY; undefined when nobody can be asked (no TTY, --json). */
+  confirm(question: string): Promise<boolean | undefined>;
 }
 
 /** Everything an operation needs from the outside world, so the engine runs without oclif. */

@@ -27,7 +27,9 @@ export async function recoverInterrupted(env: OperationEnv): Promise<Recovery | 
   }
   const current = await readCurrentVersion(layout);
   const reachedRestart = PHASES.indexOf(found.phase) >= PHASES.indexOf('restart');
-  if (found.swapped === true && current === found.to && !reachedRestart && found.migrationStarted !== true) {
+  // A kill between the rename and the journal's note leaves phase "swap" with current on `to`.
+  const swapped = found.swapped === true || (found.phase === 'swap' && current === found.to);
+  if (swapped && current === found.to && !reachedRestart && found.migrationStarted !== true) {
     // The service was never restarted, so it still runs `from`: point current back at it.
     if (found.from !== undefined && (await isRetained(layout, found.from))) {
       await swapCurrent(layout, found.from);
@@ -36,7 +38,7 @@ export async function recoverInterrupted(env: OperationEnv): Promise<Recovery | 
       await rm(layout.currentLink, {force: true});
       actions.push('current removed (the interrupted first install had not restarted anything)');
     }
-  } else if (found.swapped === true && current === found.to) {
+  } else if (swapped && current === found.to) {
     actions.push(
       `current stays on v${found.to}: the run was interrupted during ${found.phase}${found.migrationStarted ? ' after the migration started' : ''}; check the service, then run parako status (and parako rollback if it is unhealthy)`,
     );

@@ -1,6 +1,8 @@
+import semver from 'semver';
+
 import type {Release} from '../hooks/context.js';
 import {hookContext, retainedRelease} from './context.js';
-import {exitCodeOf, messageOf, ParakoError, RefusedError} from './errors.js';
+import {ExitCode, exitCodeOf, messageOf, ParakoError, RefusedError} from './errors.js';
 import {finishOperation} from './finish.js';
 import {lastInstallOf, previousRelease, readHistory} from './history.js';
 import {Journal} from './journal.js';
@@ -50,7 +52,13 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
       });
     }
   }
-  const journal = new Journal(layout);
+  const targetMigration = releases.to.manifest?.migration ?? null;
+  if (semver.gt(target, current) && targetMigration !== null && !options.force) {
+    throw new RefusedError(`v${target} is newer than v${current} and declares a migration, which rollback does not run`, {
+      next: `to move forward with its migration: parako update --version ${target} --migrate (reuses the retained release); if the database already has it: parako rollback --to v${target} --force. Nothing was changed.`,
+    });
+  }
+  const journal = new Journal(layout, env.log);
   await journal.begin({operation: 'rollback', from: current, to: target});
   const ctx = () => hookContext(env, state, releases, env.signal);
   try {
@@ -75,7 +83,7 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
     }
     return finishOperation(env, state, journal, {
       code: exitCodeOf(error), outcome: 'failed', message: `rollback to v${target} failed: ${messageOf(error)}; current is v${current}`,
-      next: error instanceof ParakoError ? error.next : undefined,
+      next: error instanceof ParakoError ? error.next : undefined, reason: error instanceof ParakoError ? error.reason : 'unexpected',
     });
   }
   if (options.restart) {
@@ -83,7 +91,7 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
     const bringUp = await restartAndCheck(env, state, releases);
     if (!bringUp.healthy) {
       return finishOperation(env, state, journal, {
-        code: 8, outcome: 'unhealthy',
+        code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy',
         message: `rolled back to v${target}, but it is not healthy: ${bringUp.reason}`,
         next: 'look at the service logs; parako rollback --to <version> picks another retained release',
       });
@@ -152,13 +160,13 @@ export async function autoRollback(
   const reverse = releases.to.manifest?.migration?.reverse;
   if (from === undefined) {
     return finishOperation(env, state, journal, {
-      code: 8, outcome: 'unhealthy', message: `v${state.to} was installed but is unhealthy, and there is no earlier release to roll back to: ${reason}`,
+      code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy', message: `v${state.to} was installed but is unhealthy, and there is no earlier release to roll back to: ${reason}`,
       next: 'look at the service logs; fix the host or install another version with parako update --version X',
     });
   }
   if (state.migrationRan && reverse === undefined) {
     return finishOperation(env, state, journal, {
-      code: 8, outcome: 'unhealthy',
+      code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy',
       message: `v${state.to} is unhealthy (${reason}) and NOT rolled back: its migration ran and declares no reverse, so v${from} cannot run on the migrated database`,
       next: `fix forward, or restore the backup${backupHint(state)} and run parako rollback --force`,
     });
@@ -168,7 +176,7 @@ export async function autoRollback(
     if (state.migrationRan && reverse !== undefined) await runMigration(env, reverse, releases.to.path, 'reverse migration');
   } catch (error) {
     return finishOperation(env, state, journal, {
-      code: 8, outcome: 'unhealthy', message: `v${state.to} is unhealthy (${reason}) and its reverse migration failed: ${messageOf(error)}; current stays on v${state.to}`,
+      code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy', message: `v${state.to} is unhealthy (${reason}) and its reverse migration failed: ${messageOf(error)}; current stays on v${state.to}`,
       next: `restore the backup${backupHint(state)}, then parako rollback --force`,
     });
   }
@@ -177,12 +185,12 @@ export async function autoRollback(
   const again = await restartAndCheck(env, {...state, operation: 'update'}, {from: releases.to, to: releases.from ?? releases.to});
   if (!again.healthy) {
     return finishOperation(env, state, journal, {
-      code: 8, outcome: 'unhealthy', message: `v${state.to} was unhealthy (${reason}); rolled back to v${from}, but it is unhealthy too: ${again.reason}`,
+      code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy', message: `v${state.to} was unhealthy (${reason}); rolled back to v${from}, but it is unhealthy too: ${again.reason}`,
       next: 'look at the service and its logs: the problem may be the host, not the release',
     });
   }
   return finishOperation(env, state, journal, {
-    code: 7, outcome: 'auto-rolled-back',
+    code: ExitCode.rolledBack, outcome: 'auto-rolled-back', reason: 'rolled-back',
     message: `v${state.to} was unhealthy (${reason}); rolled back automatically, v${from} is running again. v${state.to} is marked bad and skipped by update to latest`,
     next: `see the logs of v${state.to}; parako update --version ${state.to} retries it explicitly`,
   });

@@ -5,7 +5,7 @@ import {join, posix} from 'node:path';
 import {pipeline} from 'node:stream/promises';
 import {type ReadEntry, Unpack} from 'tar';
 
-import {ParakoError, StageError, UnsafeArchiveError} from './errors.js';
+import {DiskFullError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
 import {fsyncDir} from './fsync.js';
 import {type Layout, STAGING_PREFIX, releaseDirName} from './layout.js';
 import {checkManifestBinding, type ReleaseManifest, readManifestFromDir} from './release-manifest.js';
@@ -68,7 +68,7 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
     if (error instanceof ParakoError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new StageError(`no space left on ${layout.releasesDir} while staging v${version}; the staging dir was removed and current is untouched`, {
+      throw new DiskFullError(`no space left on ${layout.releasesDir} while staging v${version}; the staging dir was removed and current is untouched`, {
         next: 'free space (parako prune removes old releases), then run parako update again',
         cause: error,
       });

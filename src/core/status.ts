@@ -2,7 +2,7 @@ import {lstat, readdir} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import type {HistoryEntry} from './history.js';
-import {readHistory, badVersions, previousRelease} from './history.js';
+import {badVersions, lastInstallOf, previousRelease, readHistory} from './history.js';
 import {readJournal, type JournalEntry} from './journal.js';
 import {type Layout, listRetained, readCurrentVersion} from './layout.js';
 import {inspectLock, type LockOwner} from './lock.js';
@@ -41,7 +41,7 @@ export async function readStatus(layout: Layout): Promise<StatusReport> {
       rollbackTarget: release.version === rollbackTarget,
       bad: bad.has(release.version),
       bytes: await treeBytes(release.path),
-      installedAt: release.modifiedAt.toISOString(),
+      installedAt: lastInstallOf(history, release.version)?.at ?? release.modifiedAt.toISOString(),
     });
   }
   const lock = await inspectLock(layout);

@@ -1,4 +1,4 @@
-import {mkdir, mkdtemp, rm} from 'node:fs/promises';
+import {mkdir, mkdtemp, rm, rmdir} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import type {Release} from '../hooks/context.js';
@@ -63,7 +63,7 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
   const state: OperationState = {
     operation: 'update', startedAt: Date.now(), from: target.from, to: target.release.version, records: {}, swapped: false, migrationRan: false,
   };
-  const journal = new Journal(layout);
+  const journal = new Journal(layout, env.log);
   await journal.begin({operation: 'update', from: state.from, to: state.to});
   const releases: {from?: Release; to: Release} = {from: await retainedRelease(env, state.from), to: releaseRef(env, state.to)};
   const ctx = () => hookContext(env, state, releases, env.signal, {});
@@ -180,9 +180,13 @@ async function verifyRelease(env: OperationEnv, release: FeedRelease, artifact: 
 async function confirmBreaking(env: OperationEnv, options: UpdateOptions, manifest: ReleaseManifest): Promise<void> {
   if (options.yes || manifest.breaking.length === 0) return;
   env.out.say(`v${manifest.version} has breaking changes:\n${manifest.breaking.map((b) => `  - ${b}`).join('\n')}`);
-  if (!(await env.out.confirm('install it?'))) {
-    throw new RefusedError('declined at the breaking-changes prompt; nothing was changed', {next: 'run parako update --yes to accept them'});
+  const answer = await env.out.confirm('install it?');
+  if (answer === undefined) {
+    throw new RefusedError(`v${manifest.version} has breaking changes and nobody is at a terminal to accept them; nothing was changed`, {
+      next: `read them (parako update --dry-run), then run parako update --version ${manifest.version} --yes`,
+    });
   }
+  if (!answer) throw new RefusedError('declined at the breaking-changes prompt; nothing was changed', {next: 'run parako update --yes to accept them'});
 }
 
 /** Tells the pre-swap hooks (backup plugins) whether this update wants a backup. */
@@ -222,6 +226,7 @@ async function failBeforeRestart(env: OperationEnv, state: OperationState, journ
   }
   if (state.createdRelease !== undefined) await rm(state.createdRelease, {recursive: true, force: true});
   for (const file of downloads) await removeDownload(file, `${file}.sigstore.json`);
+  await rmdir(env.layout.downloadsDir).catch(() => undefined); // only when empty: a kept partial download of another run stays
   const code = exitCodeOf(error);
   const backup = state.records.backup as {restore?: string} | undefined;
   const restore = state.migrationRan && backup?.restore !== undefined ? ` The migration may have changed the database: restore the backup with: ${backup.restore}` : '';
@@ -231,6 +236,7 @@ async function failBeforeRestart(env: OperationEnv, state: OperationState, journ
   env.log.info({err: messageOf(error), code}, 'update failed');
   const result = await finishOperation(env, state, journal, {
     code, outcome: 'failed', message, next: error instanceof ParakoError ? error.next : 'see .parako/parako.log, then run parako update again',
+    reason: error instanceof ParakoError ? error.reason : 'unexpected',
   });
   return result;
 }

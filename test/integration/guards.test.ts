@@ -1,0 +1,105 @@
+/**
+ * The refusals that keep an operator from being surprised: breaking changes are never
+ * installed unattended, a migration is printed unless --migrate, and rollback never moves
+ * code across a migration the database has not been through (DESIGN §5, §6).
+ */
+import {readFile} from 'node:fs/promises';
+import {join} from 'node:path';
+
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+
+import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
+import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
+import {currentTarget, exists, expectExit, expectUnchanged, history, jsonOf, parako, snapshotInstall} from './helpers.js';
+
+let sigstore: TestSigstore;
+let world: SignedWorld;
+
+beforeAll(async () => {
+  sigstore = await createTestTrustRoot();
+});
+afterAll(async () => {
+  await sigstore.close();
+});
+afterEach(async () => {
+  await world?.cleanup();
+});
+
+async function installed(): Promise<void> {
+  world = await makeSignedWorld({sigstore});
+  await world.writeConfig();
+  await world.publish({version: '1.0.0'});
+  expectExit(await parako(world, ['update']), 0);
+}
+
+describe('breaking changes', () => {
+  it('are not installed unattended without --yes (exit 5, nothing changed), and are with it', async () => {
+    await installed();
+    await world.publish({version: '1.1.0', breaking: ['the /v1/tokens endpoint is removed']});
+    const before = await snapshotInstall(world);
+    const refused = await parako(world, ['update']);
+    expectExit(refused, 5);
+    expect(refused.stdout).toContain('the /v1/tokens endpoint is removed');
+    expect(refused.stderr).toContain('--yes');
+    await expectUnchanged(world, before);
+    expectExit(await parako(world, ['update', '--yes']), 0);
+    expect(await currentTarget(world)).toBe('releases/v1.1.0');
+  });
+});
+
+describe('migrations', () => {
+  it('are printed, not run, without --migrate', async () => {
+    await installed();
+    await world.publish({version: '1.1.0', migration: {command: 'touch MIGRATED'}});
+    const result = await parako(world, ['update']);
+    expectExit(result, 0);
+    expect(result.stdout).toContain('touch MIGRATED');
+    expect(result.stdout).toContain('--migrate');
+    expect(await exists(join(world.dir, 'current', 'MIGRATED'))).toBe(false);
+    expect((await history(world)).at(-1)).toMatchObject({to: '1.1.0', migrationRan: false});
+  });
+
+  it('run in current with --migrate, and a failing one re-aims current back with exit 6', async () => {
+    await installed();
+    await world.publish({version: '1.1.0', migration: {command: 'pwd > MIGRATED_IN'}});
+    expectExit(await parako(world, ['update', '--migrate']), 0);
+    // The migration's working directory is current, which resolves to the new release.
+    expect(await readFile(join(world.dir, 'releases', 'v1.1.0', 'MIGRATED_IN'), 'utf8')).toContain(join('releases', 'v1.1.0'));
+    await world.publish({version: '1.2.0', migration: {command: 'echo schema locked >&2; exit 3'}});
+    const failed = await parako(world, ['update', '--migrate', '--json']);
+    expectExit(failed, 6);
+    expect(jsonOf(failed)).toMatchObject({code: 6, reason: 'migration', from: '1.1.0', to: '1.2.0'});
+    expect(String(jsonOf(failed).message)).toContain('schema locked');
+    expect(await currentTarget(world)).toBe('releases/v1.1.0');
+    expect(await exists(join(world.dir, 'releases', 'v1.2.0'))).toBe(false);
+  });
+
+  it('rollback over a migration is refused without flags, --force proceeds, and history tells the story', async () => {
+    await installed();
+    await world.publish({version: '1.1.0', migration: {command: 'true', reverse: 'touch REVERSED'}});
+    expectExit(await parako(world, ['update', '--migrate']), 0);
+    const before = await snapshotInstall(world);
+    const refused = await parako(world, ['rollback']);
+    expectExit(refused, 5);
+    expect(refused.stderr).toContain('--reverse-migration');
+    expect(refused.stderr).toContain('--force');
+    await expectUnchanged(world, before);
+    expectExit(await parako(world, ['rollback', '--reverse-migration']), 0);
+    expect(await exists(join(world.dir, 'releases', 'v1.1.0', 'REVERSED'))).toBe(true);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    expect((await history(world)).at(-1)).toMatchObject({operation: 'rollback', from: '1.1.0', to: '1.0.0', outcome: 'rolled-back'});
+  });
+
+  it('rollback forward onto a release whose migration the database does not have is refused without --force', async () => {
+    await installed();
+    await world.publish({version: '1.1.0', migration: {command: 'true', reverse: 'true'}});
+    expectExit(await parako(world, ['update', '--migrate']), 0);
+    expectExit(await parako(world, ['rollback', '--reverse-migration']), 0);
+    const forward = await parako(world, ['rollback', '--to', 'v1.1.0']);
+    expectExit(forward, 5);
+    expect(forward.stderr).toContain('parako update --version 1.1.0 --migrate');
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    expectExit(await parako(world, ['rollback', '--to', 'v1.1.0', '--force']), 0);
+    expect(await currentTarget(world)).toBe('releases/v1.1.0');
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * Shared by the integration tests: run the built CLI against a world's install dir, and read
+ * what an operator would look at afterwards (where `current` points, which release dirs exist).
+ */
+import {access, cp, readdir, readFile, readlink} from 'node:fs/promises';
+import {join} from 'node:path';
+
+import {expect} from 'vitest';
+
+import {type CliOptions, type CliResult, type ParakoProcess, type RunOptions, runParako, spawnParako} from '../fixtures/cli.js';
+import {diffTrees, snapshotTree, type SnapshotOptions, UNCHANGED} from '../fixtures/tree.js';
+import type {World} from '../fixtures/world.js';
+
+/** Quick retries and a short idle timeout, so fault tests take milliseconds, not seconds. */
+export const FAST_ENV: Record<string, string> = {PARAKO_RETRY_BASE_MS: '20', PARAKO_HTTP_IDLE_TIMEOUT_MS: '1000'};
+
+/** `parako <args> --dir <world.dir>`, run to completion. */
+export function parako(world: World, args: string[], opts: RunOptions = {}): Promise<CliResult> {
+  return runParako([...args, '--dir', world.dir], {...opts, env: {...FAST_ENV, ...opts.env}});
+}
+
+/** `parako <args> --dir <world.dir>`, started and left running. */
+export function spawnInWorld(world: World, args: string[], opts: CliOptions = {}): ParakoProcess {
+  return spawnParako([...args, '--dir', world.dir], {...opts, env: {...FAST_ENV, ...opts.env}});
+}
+
+/** What a failed expectation prints, so a wrong exit code shows why. */
+export function explain(result: CliResult): string {
+  return `exit ${result.code}${result.signal ? ` (${result.signal})` : ''}${result.timedOut ? ' (timed out)' : ''}\n--- stdout:\n${result.stdout}\n--- stderr:\n${result.stderr}`;
+}
+
+export function expectExit(result: CliResult, code: number): void {
+  expect(result.code, explain(result)).toBe(code);
+}
+
+/** The one JSON object `--json` prints; fails the test when stdout is anything else. */
+export function jsonOf(result: CliResult): Record<string, unknown> {
+  expect(result.json, `stdout is not one JSON object\n${explain(result)}`).toBeTypeOf('object');
+  return result.json as Record<string, unknown>;
+}
+
+/** Where `current` points (the raw, relative link target), or undefined when there is none. */
+export async function currentTarget(world: World): Promise<string | undefined> {
+  try {
+    return await readlink(join(world.dir, 'current'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The VERSION file `current` leads to (each test release writes its version there). */
+export async function currentVersionFile(world: World): Promise<string> {
+  return (await readFile(join(world.dir, 'current', 'VERSION'), 'utf8')).trim();
+}
+
+/** Entry names under releases/, sorted (staging dirs included). */
+export async function releaseEntries(world: World): Promise<string[]> {
+  try {
+    return (await readdir(join(world.dir, 'releases'))).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Snapshot of the install dir as DESIGN §5 "Unchanged" compares it. */
+export function snapshotInstall(world: World, opts: SnapshotOptions = UNCHANGED): Promise<Map<string, string>> {
+  return snapshotTree(world.dir, opts);
+}
+
+/**
+ * The install dir is "Unchanged" (DESIGN §5) since `before`, and `.parako/` holds no lock or
+ * journal. `soft` reports a difference without stopping the test, so the exit code is checked too.
+ */
+export async function expectUnchanged(
+  world: World,
+  before: Map<string, string>,
+  opts: {context?: string; soft?: boolean; ignoreReleasesDirMtime?: boolean} = {},
+): Promise<void> {
+  const after = await snapshotInstall(world);
+  if (opts.ignoreReleasesDirMtime === true) {
+    // DESIGN §5 names *file* mtimes; the UNCHANGED preset also counts directory mtimes, which
+    // a staging dir made and removed again changes. Callers that opt out check it separately.
+    before = new Map(before);
+    for (const map of [before, after]) {
+      const line = map.get('releases');
+      if (line !== undefined) map.set('releases', line.replace(/ mtime=\S+/, ''));
+    }
+  }
+  // An empty .parako/downloads/ may come and go (UNCHANGED: entries of .parako/ come and go);
+  // any file left in it is a leftover download and shows up in the diff.
+  const downloads = '.parako/downloads';
+  if (!before.has(downloads) && after.has(downloads) && ![...after.keys()].some((path) => path.startsWith(`${downloads}/`))) {
+    after.delete(downloads);
+  }
+  const check = opts.soft === true ? expect.soft : expect;
+  check(diffTrees(before, after), `install dir changed${opts.context ? ` (${opts.context})` : ''}`).toEqual([]);
+  const leftovers = ['lock', 'state.json'].filter((name) => after.has(`.parako/${name}`));
+  check(leftovers, 'leftovers in .parako/').toEqual([]);
+}
+
+/** Lines of .parako/history.jsonl, parsed. */
+export async function history(world: World): Promise<Array<Record<string, unknown>>> {
+  try {
+    const text = await readFile(join(world.dir, '.parako', 'history.jsonl'), 'utf8');
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/**
+ * Copies an install dir made by the real CLI (a template world, set up once per file) into
+ * `world`, then writes `world`'s own parako.json (its feed, its key). Saves a CLI run per test
+ * where only the state after a first install matters.
+ */
+export async function cloneInstall(template: World, world: World, config: Record<string, unknown> = {}): Promise<void> {
+  await cp(template.dir, world.dir, {recursive: true, preserveTimestamps: true, verbatimSymlinks: true});
+  await world.writeConfig(config);
+}
