@@ -19,7 +19,10 @@ export function createHttpClient(timeouts: HttpTimeouts = timeoutsFromEnv()): Di
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.idleMs,
   };
-  return new EnvHttpProxyAgent(options).compose(interceptors.redirect({maxRedirections: 5}));
+  // proxyTunnel false: plain http:// goes to the proxy as an ordinary forward request, as
+  // squid and most corporate proxies expect (they refuse CONNECT to port 80); https:// still
+  // tunnels with CONNECT.
+  return new EnvHttpProxyAgent({...options, proxyTunnel: false} as EnvHttpProxyAgent.Options).compose(interceptors.redirect({maxRedirections: 5}));
 }
 
 /** PARAKO_HTTP_IDLE_TIMEOUT_MS etc. let a slow link (or a test) tune the timeouts. */
