@@ -1,5 +1,5 @@
-import {spawn} from 'node:child_process';
-import {execFileSync} from 'node:child_process';
+import {execFileSync, spawn} from 'node:child_process';
+import {existsSync} from 'node:fs';
 
 import type {Logger} from './logger.js';
 
@@ -26,6 +26,7 @@ interface UserIds {
 }
 
 const MAX_CAPTURE = 1024 * 1024;
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
 
 /**
  * Runs a program with an argument array (never through a shell unless the caller asks for
@@ -44,12 +45,16 @@ export async function execCommand(
     env.LOGNAME = options.runAs;
   }
   options.log.info({program: command, args, runAs: options.runAs, cwd: options.cwd}, 'exec');
+  // Node's uid/gid switch drops every supplementary group (a pm2 user in group docker would
+  // lose it); setpriv from util-linux sets the user's groups as a login would.
+  const viaSetpriv = ids !== undefined && SETPRIV !== undefined;
+  const [program, argv] = viaSetpriv ? [SETPRIV!, [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--init-groups', '--', command, ...args]] : [command, args];
   return new Promise<ExecResult>((resolve, reject) => {
-    const child = spawn(command, args, {
+    const child = spawn(program, argv, {
       cwd: options.cwd,
       env,
-      uid: ids?.uid,
-      gid: ids?.gid,
+      uid: viaSetpriv ? undefined : ids?.uid,
+      gid: viaSetpriv ? undefined : ids?.gid,
       stdio: ['ignore', 'pipe', 'pipe'],
       signal: options.signal,
       killSignal: 'SIGTERM',
