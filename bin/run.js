@@ -1,4 +1,44 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core';
+import {existsSync, readFileSync} from 'node:fs';
+import {register} from 'node:module';
+import {join, resolve} from 'node:path';
+
+import {execute, settings} from '@oclif/core';
+
+// One plugin store per host: root's, sudo's and cron's runs must all see the plugins an
+// operator installed, and oclif's default data dir is per user (docs/plugins/managing.md).
+process.env.PARAKO_DATA_DIR ||= '/var/lib/parako';
+
+// Plugins import {defineHook} from 'parako' without a copy of their own: they get this
+// installation's SDK. The resolve hook runs on a loader thread that costs ~40 ms to start on
+// Node 20, so it is started only when a plugin other than oclif's own can be loaded.
+if (mayLoadParakoPlugins()) register('./resolve-parako.js', import.meta.url);
+
+// `parako plugins install ./my-plugin-1.0.0.tgz`: plugin-plugins takes a bare path for a GitHub
+// "org/repo" and npm resolves a relative `file:` against the data dir, so a local tarball is
+// handed on as `file:<absolute path>`.
+if (installsPlugins(process.argv.slice(2))) {
+  for (let i = 3; i < process.argv.length; i++) {
+    const tarball = /^(?:file:)?([^:]+\.(?:tgz|tar\.gz))$/.exec(process.argv[i]);
+    if (tarball) process.argv[i] = `file:${resolve(tarball[1])}`;
+  }
+}
+
+// A root-run updater runs the compiled files a plugin declares, never its TypeScript sources
+// (oclif would otherwise try to transpile a linked plugin's src/ on the fly).
+settings.enableAutoTranspile = false;
 
 await execute({dir: import.meta.url});
+
+/** A plugin store exists on this host, or this installation bundles a plugin of its own. */
+function mayLoadParakoPlugins() {
+  if (existsSync(join(process.env.PARAKO_DATA_DIR, 'package.json'))) return true;
+  const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  return (pjson.oclif?.plugins ?? []).some((name) => !name.startsWith('@oclif/'));
+}
+
+/** `plugins install`, `plugins add`, or their `plugins:install` spelling. */
+function installsPlugins(args) {
+  const id = args[0]?.includes(':') ? args[0] : `${args[0]}:${args[1]}`;
+  return id === 'plugins:install' || id === 'plugins:add';
+}

@@ -8,6 +8,7 @@ import {DEFAULT_DIR, Layout, refuseSourceInstall} from '../core/layout.js';
 import {createLogger, LOG_LEVELS, type Logger, type LogLevel} from '../core/logger.js';
 import type {OperationEnv, OperationResult} from '../core/operation.js';
 import {discoverHooks, HookRunner} from '../hooks/runner.js';
+import {unloadedPlugins} from '../hooks/store.js';
 import {Terminal} from './terminal.js';
 
 export type BaseFlags = Interfaces.InferredFlags<(typeof ParakoCommand)['baseFlags']>;
@@ -68,7 +69,7 @@ export abstract class ParakoCommand extends Command {
       layout,
       config,
       log,
-      hooks: this.hookRunner(config, log),
+      hooks: await this.hookRunner(config, log),
       http: createHttpClient(),
       out: this.terminal,
       signal: this.abort.signal,
@@ -80,8 +81,18 @@ export abstract class ParakoCommand extends Command {
     return createLogger({level: flags['log-level'], file: toFile ? layout.logFile : undefined}).child({command: this.id});
   }
 
-  protected hookRunner(config: HostConfig, log: Logger): HookRunner {
-    return new HookRunner(discoverHooks(this.config), {log, order: config.hooks?.order, timeoutSeconds: config.hooks?.timeoutSeconds});
+  protected async hookRunner(config: HostConfig, log: Logger): Promise<HookRunner> {
+    const unloaded = await unloadedPlugins(this.config.dataDir, new Set(this.config.plugins.keys()));
+    const broken = [
+      ...unloaded.plugins.map((p) => `plugin ${p.plugin} (${p.type}${p.root === undefined ? '' : ` from ${p.root}`}) could not be loaded`),
+      ...(unloaded.problem === undefined ? [] : [unloaded.problem]),
+    ];
+    return new HookRunner(discoverHooks(this.config), {
+      log,
+      order: config.hooks?.order,
+      timeoutSeconds: config.hooks?.timeoutSeconds,
+      broken: broken.length > 0 ? broken.join('; ') : undefined,
+    });
   }
 
   private errorResult(error: unknown): OperationResult {

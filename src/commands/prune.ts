@@ -2,11 +2,10 @@ import {Flags} from '@oclif/core';
 
 import {ParakoCommand} from '../cli/base.js';
 import {previousRelease, readHistory} from '../core/history.js';
-import {readCurrentVersion, refuseSourceInstall} from '../core/layout.js';
-import {acquireLock} from '../core/lock.js';
+import {readCurrentVersion} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
 import {pruneReleases} from '../core/prune.js';
-import {recoverInterrupted} from '../core/recover.js';
+import {exclusively} from '../core/recover.js';
 
 export default class Prune extends ParakoCommand {
   static override summary = 'Delete old releases beyond N; never current, never the rollback target';
@@ -23,10 +22,7 @@ export default class Prune extends ParakoCommand {
   protected async execute(): Promise<OperationResult> {
     const {flags} = await this.parseFlags(Prune);
     const env = await this.environment(flags);
-    await refuseSourceInstall(env.layout);
-    const lock = await acquireLock(env.layout, 'prune');
-    try {
-      await recoverInterrupted(env);
+    return exclusively(env, 'prune', async () => {
       const current = await readCurrentVersion(env.layout);
       const target = current === undefined ? undefined : previousRelease(await readHistory(env.layout), current);
       const keep = flags.keep ?? env.config.keepReleases;
@@ -40,8 +36,6 @@ export default class Prune extends ParakoCommand {
         to: current ?? null,
         pruned: versions,
       };
-    } finally {
-      await lock.release();
-    }
+    });
   }
 }

@@ -41,8 +41,8 @@ export async function finishOperation(
     records: state.records,
     durationMs,
   };
-  const releases = {from: state.from === undefined ? undefined : releaseRef(env, state.from), to: releaseRef(env, state.to)};
-  await env.hooks.run('notify', hookContext(env, state, releases, new AbortController().signal, {outcome}));
+  const known = state.releases ?? {from: state.from === undefined ? undefined : releaseRef(env, state.from), to: releaseRef(env, state.to)};
+  await env.hooks.run('notify', hookContext(env, state, known, new AbortController().signal, {outcome}));
   await journal.end();
   return {
     code: result.code,

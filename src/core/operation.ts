@@ -5,6 +5,7 @@ import type {HostConfig} from './config.js';
 import type {BackupRecord, Outcome} from './history.js';
 import type {Layout} from './layout.js';
 import type {Logger} from './logger.js';
+import type {Release} from '../hooks/context.js';
 import type {HookRunner} from '../hooks/runner.js';
 
 /** Human output for the operator on stdout; silent under --json. */
@@ -34,7 +35,7 @@ export interface OperationEnv {
 /** What a command prints and returns as `--json`. */
 export interface OperationResult {
   code: number;
-  outcome: Outcome | 'dry-run' | 'status' | 'releases' | 'pruned' | 'verified';
+  outcome: Outcome | 'dry-run' | 'status' | 'releases' | 'pruned' | 'verified' | 'scaffolded' | 'hooks';
   message: string;
   from: string | null;
   to: string | null;
@@ -61,4 +62,6 @@ export interface OperationState {
   migrationRan: boolean;
   /** A release dir this run created (removed again if the run fails before its swap sticks). */
   createdRelease?: string;
+  /** The releases as hooks see them, manifests included once known. */
+  releases?: {from?: Release; to: Release};
 }

@@ -3,9 +3,30 @@ import {join} from 'node:path';
 
 import {appendHistory} from './history.js';
 import {type JournalEntry, PHASES, readJournal} from './journal.js';
-import {isRetained, readCurrentVersion, STAGING_PREFIX} from './layout.js';
+import {isRetained, readCurrentVersion, refuseSourceInstall, STAGING_PREFIX} from './layout.js';
+import {acquireLock} from './lock.js';
 import type {OperationEnv} from './operation.js';
 import {swapCurrent} from './swap.js';
+
+/**
+ * Runs a changing operation the only way it may run: refuse a source install, hold the lock
+ * (saying so when a dead run's lock is taken over), recover whatever an interrupted run left,
+ * then do the work, and release the lock whatever happens.
+ */
+export async function exclusively<T>(env: OperationEnv, command: string, work: () => Promise<T>): Promise<T> {
+  await refuseSourceInstall(env.layout);
+  const lock = await acquireLock(env.layout, command);
+  try {
+    const stale = lock.tookOverFrom;
+    if (stale !== undefined) {
+      env.out.say(`took over a stale lock of pid ${stale.pid} ("${stale.command}", started ${stale.startedAt}), which is no longer running`);
+    }
+    await recoverInterrupted(env);
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}
 
 export interface Recovery {
   found: JournalEntry;

@@ -6,11 +6,10 @@ import {ExitCode, exitCodeOf, messageOf, ParakoError, RefusedError} from './erro
 import {finishOperation} from './finish.js';
 import {lastInstallOf, previousRelease, readHistory} from './history.js';
 import {Journal} from './journal.js';
-import {isRetained, listRetained, readCurrentVersion, refuseSourceInstall} from './layout.js';
-import {acquireLock} from './lock.js';
+import {isRetained, listRetained, readCurrentVersion} from './layout.js';
 import {runMigration} from './migrate.js';
 import type {OperationEnv, OperationResult, OperationState} from './operation.js';
-import {recoverInterrupted} from './recover.js';
+import {exclusively} from './recover.js';
 import {restartAndCheck} from './restart.js';
 import {swapCurrent} from './swap.js';
 
@@ -24,14 +23,7 @@ export interface RollbackOptions {
 
 /** `parako rollback`: pre-swap -> swap -> post-swap -> restart -> health -> notify. */
 export async function rollback(env: OperationEnv, options: RollbackOptions): Promise<OperationResult> {
-  await refuseSourceInstall(env.layout);
-  const lock = await acquireLock(env.layout, `rollback${options.to === undefined ? '' : ` --to ${options.to}`}`);
-  try {
-    await recoverInterrupted(env);
-    return await runRollback(env, options);
-  } finally {
-    await lock.release();
-  }
+  return exclusively(env, `rollback${options.to === undefined ? '' : ` --to ${options.to}`}`, () => runRollback(env, options));
 }
 
 async function runRollback(env: OperationEnv, options: RollbackOptions): Promise<OperationResult> {
@@ -43,6 +35,7 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
   const install = lastInstallOf(history, current);
   const state: OperationState = {operation: 'rollback', startedAt: Date.now(), from: current, to: target, records: {}, swapped: false, migrationRan: false};
   const releases: {from?: Release; to: Release} = {from: await retainedRelease(env, current), to: (await retainedRelease(env, target))!};
+  state.releases = releases;
   const reverse = releases.from?.manifest?.migration?.reverse;
   if (install?.migrationRan === true && !options.force) {
     if (!options.reverseMigration) throw migrationGuard(current, target, reverse);
@@ -60,7 +53,7 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
   }
   const journal = new Journal(layout, env.log);
   await journal.begin({operation: 'rollback', from: current, to: target});
-  const ctx = () => hookContext(env, state, releases, env.signal);
+  const ctx = () => hookContext(env, state, releases, state.swapped ? new AbortController().signal : env.signal);
   try {
     await journal.phase('pre-swap');
     await env.hooks.run('pre-swap', {...ctx(), backup: {wanted: false, forced: false, skipped: false}});

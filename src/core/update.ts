@@ -10,12 +10,11 @@ import {finishOperation} from './finish.js';
 import {badVersions, readHistory} from './history.js';
 import {Journal} from './journal.js';
 import {readCurrentVersion, refuseSourceInstall} from './layout.js';
-import {acquireLock} from './lock.js';
 import {runMigration} from './migrate.js';
 import {type OperationEnv, type OperationResult, type OperationState, throwIfAborted} from './operation.js';
 import {describePlan} from './plan.js';
 import {pruneReleases} from './prune.js';
-import {recoverInterrupted} from './recover.js';
+import {exclusively} from './recover.js';
 import {type ReleaseManifest, checkManifestBinding, readManifestFromArtifact} from './release-manifest.js';
 import {restartAndCheck} from './restart.js';
 import {autoRollback} from './rollback.js';
@@ -40,18 +39,11 @@ const DEFAULT_MAX_DOWNLOAD_BYTES = 8 * 1024 ** 3;
 
 /** `parako update`: the pipeline of DESIGN §6, one phase per line. */
 export async function update(env: OperationEnv, options: UpdateOptions): Promise<OperationResult> {
-  await refuseSourceInstall(env.layout);
-  if (options.dryRun) return dryRun(env, options);
-  const lock = await acquireLock(env.layout, `update --version ${options.version}`);
-  try {
-    if (lock.tookOverFrom !== undefined) {
-      env.out.say(`took over a stale lock of pid ${lock.tookOverFrom.pid} ("${lock.tookOverFrom.command}", started ${lock.tookOverFrom.startedAt}), which is no longer running`);
-    }
-    await recoverInterrupted(env);
-    return await runUpdate(env, options);
-  } finally {
-    await lock.release();
+  if (options.dryRun) {
+    await refuseSourceInstall(env.layout);
+    return dryRun(env, options);
   }
+  return exclusively(env, `update --version ${options.version}`, () => runUpdate(env, options));
 }
 
 async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<OperationResult> {
@@ -66,7 +58,9 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
   const journal = new Journal(layout, env.log);
   await journal.begin({operation: 'update', from: state.from, to: state.to});
   const releases: {from?: Release; to: Release} = {from: await retainedRelease(env, state.from), to: releaseRef(env, state.to)};
-  const ctx = () => hookContext(env, state, releases, env.signal, {});
+  state.releases = releases;
+  // Signals are honoured up to the swap; after it the operation finishes (OperationEnv.signal).
+  const ctx = () => hookContext(env, state, releases, state.swapped ? new AbortController().signal : env.signal, {});
   const artifact = join(layout.downloadsDir, artifactName(env, target.release));
   try {
     await journal.phase('pre-download');

@@ -3,6 +3,7 @@ import {ModuleLoader} from '@oclif/core';
 
 import {HOOK_POINTS, type HookPoint} from '../core/config.js';
 import {HookError, messageOf} from '../core/errors.js';
+import {execCommand} from '../core/exec.js';
 import type {Logger} from '../core/logger.js';
 import type {HookContext, HookFunction} from './context.js';
 
@@ -83,6 +84,8 @@ export function orderHooks(hooks: HookImplementation[], order: string[] = []): H
 
 export interface HookRunnerOptions {
   log: Logger;
+  /** Plugins the store lists but oclif could not load, or why the store is unreadable. */
+  broken?: string;
   order?: string[];
   timeoutSeconds?: Partial<Record<HookPoint, number>>;
 }
@@ -112,6 +115,11 @@ export class HookRunner {
    * the outcome.
    */
   async run(point: HookPoint, base: BaseContext): Promise<void> {
+    if (this.options.broken !== undefined && point !== 'notify') {
+      throw new HookError(point, 'plugin store', `${point} hooks cannot run as installed: ${this.options.broken}`, {
+        next: 'parako hooks shows which; reinstall or relink it, or remove it with parako plugins uninstall <name>',
+      });
+    }
     for (const hook of this.at(point)) {
       try {
         await this.runOne(hook, base);
@@ -132,7 +140,15 @@ export class HookRunner {
     const onOuterAbort = (): void => controller.abort(base.signal.reason);
     base.signal.addEventListener('abort', onOuterAbort, {once: true});
     const log = this.options.log.child({plugin, hook: point});
-    const ctx: HookContext = {...base, point, log, signal: controller.signal};
+    const ctx: HookContext = {
+      ...base,
+      point,
+      log,
+      signal: controller.signal,
+      // The plugin's programs die with its timeout, and their output lands in its own log.
+      exec: (command, args, options = {}) => execCommand(command, args, {...options, log, signal: controller.signal}),
+      say: (message) => base.say(`[${plugin}] ${message}`),
+    };
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -145,16 +161,17 @@ export class HookRunner {
     });
     const started = Date.now();
     log.info('hook start');
+    const next = `what the plugin reports must be fixed, or the plugin removed (parako hooks lists plugins; parako plugins uninstall ${plugin})`;
     try {
-      const fn = await hook.load();
-      const result = await Promise.race([Promise.resolve(fn({ctx})), timedOut]);
+      // Loading is inside the race too: a module whose top-level await hangs is stopped alike.
+      const result = await Promise.race([hook.load().then((fn) => fn({ctx})), timedOut]);
       if (result !== undefined && result !== null && typeof result === 'object' && typeof result.veto === 'string') {
-        throw new HookError(point, plugin, `${point} hook of ${plugin} vetoed: ${result.veto}`);
+        throw new HookError(point, plugin, `${point} hook of ${plugin} vetoed: ${result.veto}`, {next});
       }
       log.info({durationMs: Date.now() - started}, 'hook done');
     } catch (error) {
       if (error instanceof HookError) throw error;
-      throw new HookError(point, plugin, `${point} hook of ${plugin} failed: ${messageOf(error)}`, {cause: error});
+      throw new HookError(point, plugin, `${point} hook of ${plugin} failed: ${messageOf(error)}`, {cause: error, next});
     } finally {
       clearTimeout(timer);
       base.signal.removeEventListener('abort', onOuterAbort);

@@ -6,27 +6,16 @@
 import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
-import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
-import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
-import {currentTarget, exists, expectExit, expectUnchanged, history, jsonOf, parako, snapshotInstall} from './helpers.js';
+import type {SignedWorld} from '../fixtures/signed-world.js';
+import {currentTarget, exists, expectExit, expectUnchanged, history, jsonOf, parako, snapshotInstall, useSignedWorlds} from './helpers.js';
 
-let sigstore: TestSigstore;
+const worlds = useSignedWorlds();
 let world: SignedWorld;
 
-beforeAll(async () => {
-  sigstore = await createTestTrustRoot();
-});
-afterAll(async () => {
-  await sigstore.close();
-});
-afterEach(async () => {
-  await world?.cleanup();
-});
-
 async function installed(): Promise<void> {
-  world = await makeSignedWorld({sigstore});
+  world = await worlds.make();
   await world.writeConfig();
   await world.publish({version: '1.0.0'});
   expectExit(await parako(world, ['update']), 0);

@@ -5,11 +5,39 @@
 import {access, cp, readdir, readFile, readlink} from 'node:fs/promises';
 import {join} from 'node:path';
 
-import {expect} from 'vitest';
+import {afterAll, afterEach, beforeAll, expect} from 'vitest';
 
 import {type CliOptions, type CliResult, type ParakoProcess, type RunOptions, runParako, spawnParako} from '../fixtures/cli.js';
 import {diffTrees, snapshotTree, type SnapshotOptions, UNCHANGED} from '../fixtures/tree.js';
+import {makeSignedWorld, type SignedWorld, type SignedWorldOptions} from '../fixtures/signed-world.js';
+import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
 import type {World} from '../fixtures/world.js';
+
+/**
+ * One private Sigstore instance per test file and signed worlds made on demand, each cleaned
+ * up after its test. Call at the top level of a test file.
+ */
+export function useSignedWorlds(): {make(opts?: Omit<SignedWorldOptions, 'sigstore'>): Promise<SignedWorld>; sigstore(): TestSigstore} {
+  let sigstore: TestSigstore | undefined;
+  const made: SignedWorld[] = [];
+  beforeAll(async () => {
+    sigstore = await createTestTrustRoot();
+  });
+  afterAll(async () => {
+    await sigstore?.close();
+  });
+  afterEach(async () => {
+    for (const world of made.splice(0)) await world.cleanup();
+  });
+  return {
+    make: async (opts = {}) => {
+      const world = await makeSignedWorld({...opts, sigstore: sigstore!});
+      made.push(world);
+      return world;
+    },
+    sigstore: () => sigstore!,
+  };
+}
 
 /** Quick retries and a short idle timeout, so fault tests take milliseconds, not seconds. */
 export const FAST_ENV: Record<string, string> = {PARAKO_RETRY_BASE_MS: '20', PARAKO_HTTP_IDLE_TIMEOUT_MS: '1000'};

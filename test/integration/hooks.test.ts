@@ -3,28 +3,19 @@
  * point runs in pipeline order with the documented context, a gating veto stops the run
  * before anything changes, and notify never changes the outcome (DESIGN §7).
  */
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {rm} from 'node:fs/promises';
+
+import {describe, expect, it} from 'vitest';
 
 import {makeRecordingPlugin} from '../fixtures/plugin.js';
-import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
-import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
-import {currentTarget, expectExit, expectUnchanged, jsonOf, parako, snapshotInstall} from './helpers.js';
+import type {SignedWorld} from '../fixtures/signed-world.js';
+import {currentTarget, expectExit, expectUnchanged, jsonOf, parako, snapshotInstall, useSignedWorlds} from './helpers.js';
 
-let sigstore: TestSigstore;
+const worlds = useSignedWorlds();
 let world: SignedWorld;
 
-beforeAll(async () => {
-  sigstore = await createTestTrustRoot();
-});
-afterAll(async () => {
-  await sigstore.close();
-});
-afterEach(async () => {
-  await world?.cleanup();
-});
-
 async function installedWorld(config: Record<string, unknown> = {}): Promise<void> {
-  world = await makeSignedWorld({sigstore});
+  world = await worlds.make();
   await world.writeConfig(config);
   await world.publish({version: '1.0.0'});
   expectExit(await parako(world, ['update']), 0);
@@ -100,6 +91,19 @@ describe('hook points', () => {
     const result = await parako(world, ['update'], {env: plugin.env});
     expectExit(result, 0);
     expect(await currentTarget(world)).toBe('releases/v1.1.0');
+  });
+
+  it('a plugin the store lists but that cannot be loaded stops an update before anything changes (exit 6)', async () => {
+    await installedWorld();
+    const plugin = await makeRecordingPlugin(world.root, 'parako-plugin-gone');
+    await rm(plugin.root, {recursive: true, force: true});
+    const before = await snapshotInstall(world);
+    const result = await parako(world, ['update'], {env: plugin.env});
+    expectExit(result, 6);
+    expect(result.stderr).toContain('plugin parako-plugin-gone (link');
+    expect(result.stderr).toContain('could not be loaded');
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    await expectUnchanged(world, before);
   });
 
   it('plugins of one point run one after another, in name order unless hooks.order says otherwise', async () => {

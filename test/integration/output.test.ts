@@ -7,24 +7,13 @@ import type {AddressInfo} from 'node:net';
 import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
-import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
-import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
-import {exists, expectExit, parako} from './helpers.js';
+import type {SignedWorld} from '../fixtures/signed-world.js';
+import {exists, expectExit, parako, useSignedWorlds} from './helpers.js';
 
-let sigstore: TestSigstore;
+const worlds = useSignedWorlds();
 let world: SignedWorld;
-
-beforeAll(async () => {
-  sigstore = await createTestTrustRoot();
-});
-afterAll(async () => {
-  await sigstore.close();
-});
-afterEach(async () => {
-  await world?.cleanup();
-});
 
 /** A plain forward HTTP proxy on 127.0.0.1 that remembers what it forwarded. */
 async function startProxy(): Promise<{url: string; seen: string[]; server: Server}> {
@@ -43,7 +32,7 @@ async function startProxy(): Promise<{url: string; seen: string[]; server: Serve
 }
 
 async function freshWorld(): Promise<void> {
-  world = await makeSignedWorld({sigstore});
+  world = await worlds.make();
   await world.writeConfig();
   await world.publish({version: '1.0.0'});
 }

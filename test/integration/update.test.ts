@@ -6,41 +6,18 @@
 import {mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
 import type {CliResult} from '../fixtures/cli.js';
-import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
-import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
+import type {SignedWorld} from '../fixtures/signed-world.js';
 import {diffTrees, snapshotTree} from '../fixtures/tree.js';
-import {
-  currentTarget,
-  currentVersionFile,
-  expectExit,
-  expectUnchanged,
-  exists,
-  explain,
-  history,
-  jsonOf,
-  parako,
-  releaseEntries,
-  snapshotInstall,
-} from './helpers.js';
+import {currentTarget, currentVersionFile, exists, expectExit, expectUnchanged, explain, history, jsonOf, parako, releaseEntries, snapshotInstall, useSignedWorlds} from './helpers.js';
 
-let sigstore: TestSigstore;
+const worlds = useSignedWorlds();
 let world: SignedWorld;
 
-beforeAll(async () => {
-  sigstore = await createTestTrustRoot();
-});
-afterAll(async () => {
-  await sigstore.close();
-});
-afterEach(async () => {
-  await world?.cleanup();
-});
-
 async function newWorld(config: Record<string, unknown> = {}, ...versions: string[]): Promise<SignedWorld> {
-  world = await makeSignedWorld({sigstore});
+  world = await worlds.make();
   await world.writeConfig(config);
   for (const version of versions) await world.publish({version});
   return world;
@@ -160,7 +137,7 @@ describe('parako update refuses what it must not do', () => {
   });
 
   it('a misspelt config key is a config error (exit 2) naming the key and the file', async () => {
-    world = await makeSignedWorld({sigstore});
+    world = await worlds.make();
     await world.writeConfig({keepReelases: 4});
     await world.publish({version: '1.0.0'});
     const result = await parako(world, ['update']);
@@ -172,7 +149,7 @@ describe('parako update refuses what it must not do', () => {
   });
 
   it('a source.index that is not a URL is a config error (exit 2) naming source.index', async () => {
-    world = await makeSignedWorld({sigstore});
+    world = await worlds.make();
     await world.writeConfig({source: {index: 'releases.example.com/index.json'}});
     const result = await parako(world, ['update', '--json']);
     expectExit(result, 2);
@@ -181,7 +158,7 @@ describe('parako update refuses what it must not do', () => {
   });
 
   it('a ${VAR} in parako.json is expanded from the environment, and an unset one is a config error naming it', async () => {
-    world = await makeSignedWorld({sigstore});
+    world = await worlds.make();
     await world.publish({version: '1.0.0'});
     await world.writeConfig({source: {index: '${PARAKO_TEST_FEED_URL}'}});
     const missing = await parako(world, ['update']);
@@ -195,7 +172,7 @@ describe('parako update refuses what it must not do', () => {
   });
 
   it('an install dir without parako.json is a config error (exit 2) and nothing is created', async () => {
-    world = await makeSignedWorld({sigstore});
+    world = await worlds.make();
     await mkdir(world.dir);
     const result = await parako(world, ['update']);
     expectExit(result, 2);
@@ -344,7 +321,7 @@ describe('--json', () => {
 
 describe('runtime/', () => {
   it('runtime/ stays byte-identical through installs, updates, refusals, failures, dry runs, rollbacks and prunes', async () => {
-    world = await makeSignedWorld({sigstore});
+    world = await worlds.make();
     await world.writeConfig({keepReleases: 2});
     const runtime = join(world.dir, 'runtime');
     await mkdir(join(runtime, 'data'), {recursive: true});

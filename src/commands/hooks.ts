@@ -1,0 +1,122 @@
+import {access} from 'node:fs/promises';
+import {join} from 'node:path';
+
+import {ParakoCommand} from '../cli/base.js';
+import {CONFIG_FILE, HOOK_POINTS, type HookPoint, type HostConfig, loadConfig} from '../core/config.js';
+import {Layout} from '../core/layout.js';
+import type {OperationResult} from '../core/operation.js';
+import {discoverHooks, HookRunner, type PluginOrigin} from '../hooks/runner.js';
+import {readStore, type UnloadedPlugin} from '../hooks/store.js';
+
+/** One plugin at one hook point, as `parako hooks --json` lists it. */
+export interface ListedHook {
+  plugin: string;
+  version: string;
+  origin: PluginOrigin;
+  root: string;
+}
+
+export default class Hooks extends ParakoCommand {
+  static override summary = 'Which plugin implements which hook point, in run order, with its timeout';
+  static override description =
+    'Lists every hook point in pipeline order and the plugins that run there, in the order they run: first-party first, then by name, unless hooks.order in parako.json says otherwise. Works without a parako.json (then the default order and timeouts apply).';
+  static override examples = ['<%= config.bin %> hooks', '<%= config.bin %> hooks --dir /opt/parako-id --json'];
+
+  protected async execute(): Promise<OperationResult> {
+    const {flags} = await this.parseFlags(Hooks);
+    const layout = new Layout(flags.dir);
+    const configFile = join(layout.dir, CONFIG_FILE);
+    const config = await loadOptionalConfig(layout.dir, configFile);
+    const runner = new HookRunner(discoverHooks(this.config), {
+      log: this.logger(flags, layout, false),
+      order: config?.hooks?.order,
+      timeoutSeconds: config?.hooks?.timeoutSeconds,
+    });
+
+    const hooks = {} as Record<HookPoint, ListedHook[]>;
+    const timeoutSeconds = {} as Record<HookPoint, number>;
+    for (const point of HOOK_POINTS) {
+      timeoutSeconds[point] = runner.timeoutFor(point);
+      hooks[point] = runner.at(point).map(({plugin, version, origin}) => ({plugin, version, origin, root: this.config.plugins.get(plugin)?.root ?? ''}));
+    }
+    const order = config?.hooks?.order ?? null;
+    const loaded = new Set([...this.config.plugins.keys()]);
+    const store = await readStore(this.config.dataDir);
+    const notLoaded = store.plugins.filter((entry) => !loaded.has(entry.plugin));
+    const notInstalled = (order ?? []).filter((name) => !loaded.has(name) && !notLoaded.some((entry) => entry.plugin === name));
+
+    this.terminal.say(
+      render({hooks, timeoutSeconds, order, notInstalled, notLoaded, storeProblem: store.problem, configFile: config === null ? null : configFile, dir: layout.dir, dataDir: this.config.dataDir}),
+    );
+    return {
+      code: 0,
+      outcome: 'status',
+      message: '',
+      from: null,
+      to: null,
+      hooks,
+      timeoutSeconds,
+      order,
+      config: config === null ? null : configFile,
+      dataDir: this.config.dataDir,
+      notLoaded,
+    };
+  }
+}
+
+/** The host config, or null when the install dir has none (then no hooks.order applies). */
+async function loadOptionalConfig(dir: string, file: string): Promise<HostConfig | null> {
+  try {
+    await access(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  // A config that exists but is invalid is an error here as everywhere: update would refuse it too.
+  return loadConfig(dir);
+}
+
+interface Listing {
+  hooks: Record<HookPoint, ListedHook[]>;
+  timeoutSeconds: Record<HookPoint, number>;
+  order: string[] | null;
+  notInstalled: string[];
+  notLoaded: UnloadedPlugin[];
+  storeProblem: string | undefined;
+  configFile: string | null;
+  dir: string;
+  dataDir: string;
+}
+
+function render(listing: Listing): string {
+  const lines = [`plugin store: ${listing.dataDir}`];
+  if (listing.configFile === null) {
+    lines.push(`run order:    first-party first, then by name (no ${CONFIG_FILE} in ${listing.dir}, so no hooks.order and default timeouts)`);
+  } else if (listing.order === null || listing.order.length === 0) {
+    lines.push(`run order:    first-party first, then by name (${listing.configFile} sets no hooks.order)`);
+  } else {
+    lines.push(`run order:    ${listing.order.join(', ')} (hooks.order in ${listing.configFile}), then first-party, then by name`);
+  }
+  if (listing.notInstalled.length > 0) {
+    lines.push(`note:         hooks.order names ${listing.notInstalled.join(', ')}, which no installed plugin is called`);
+  }
+  if (listing.storeProblem !== undefined) lines.push(`PROBLEM:      ${listing.storeProblem}`);
+  for (const entry of listing.notLoaded) {
+    const what = entry.type === 'link' ? `linked from ${entry.root ?? '?'}` : 'installed';
+    lines.push(`NOT LOADED:   ${entry.plugin} (${what}) could not be loaded, so its hooks do not run (see the warning above);`);
+    lines.push(`              fix it, or remove it with: parako plugins uninstall ${entry.plugin}`);
+  }
+  const all = Object.values(listing.hooks).flat();
+  const nameWidth = Math.max(0, ...all.map((hook) => hook.plugin.length));
+  const versionWidth = Math.max(0, ...all.map((hook) => hook.version.length));
+  for (const point of HOOK_POINTS) {
+    lines.push('', `${point}  (timeout ${listing.timeoutSeconds[point]} s${point === 'notify' ? ', never changes the outcome' : ', fail-closed'})`);
+    const hooks = listing.hooks[point];
+    if (hooks.length === 0) lines.push('  (none)');
+    hooks.forEach((hook, i) => {
+      const where = hook.origin === 'linked' ? `  ${hook.root}` : '';
+      lines.push(`  ${i + 1}. ${hook.plugin.padEnd(nameWidth)}  ${hook.version.padEnd(versionWidth)}  ${hook.origin}${where}`);
+    });
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,45 @@
+import {readFile} from 'node:fs/promises';
+import {join} from 'node:path';
+
+/** A plugin the store lists that oclif did not load: its hooks do not run. */
+export interface UnloadedPlugin {
+  plugin: string;
+  type: string;
+  root?: string;
+}
+
+/**
+ * What the plugin store (`<dataDir>/package.json`, written by `parako plugins`) lists. oclif
+ * skips an entry it cannot load with only a warning, so the listing names those here.
+ */
+export async function readStore(dataDir: string): Promise<{plugins: UnloadedPlugin[]; problem?: string}> {
+  const file = join(dataDir, 'package.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    // No store yet: nothing was ever installed or linked on this host.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {plugins: []};
+    return {plugins: [], problem: `cannot read ${file}: ${(error as Error).message}`};
+  }
+  try {
+    const pjson = JSON.parse(text) as {oclif?: {plugins?: Array<string | {name: string; type?: string; root?: string}>}};
+    const plugins = (pjson.oclif?.plugins ?? []).map((entry) =>
+      typeof entry === 'string' ? {plugin: entry, type: 'user'} : {plugin: entry.name, type: entry.type ?? 'user', ...(entry.root === undefined ? {} : {root: entry.root})},
+    );
+    return {plugins};
+  } catch (error) {
+    return {plugins: [], problem: `${file} is not valid JSON (${(error as Error).message}): no installed or linked plugin was loaded`};
+  }
+}
+
+
+/**
+ * The plugins the store lists that oclif did not load (a linked folder deleted, a broken
+ * package), and a store that cannot be read. Their hooks would silently not run: a backup or
+ * maintenance-window plugin missing unnoticed, so the gating points refuse to go on.
+ */
+export async function unloadedPlugins(dataDir: string, loaded: Set<string>): Promise<{plugins: UnloadedPlugin[]; problem?: string}> {
+  const store = await readStore(dataDir);
+  return {plugins: store.plugins.filter((entry) => !loaded.has(entry.plugin)), problem: store.problem};
+}
