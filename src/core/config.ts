@@ -69,19 +69,25 @@ export const verifyPolicySchema = z
   });
 
 const supervisorSchema = z.discriminatedUnion('type', [
-  z.strictObject({type: z.literal('systemd'), units: z.array(nonEmpty).min(1), settleSeconds: z.number().positive().optional()}),
+  z.strictObject({
+    type: z.literal('systemd'),
+    units: z.array(nonEmpty).min(1),
+    settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every unit must stay active after the restart'),
+  }),
   z.strictObject({
     type: z.literal('pm2'),
     apps: z.array(nonEmpty).min(1),
     runAs: userName.optional(),
     home: nonEmpty.optional().describe('PM2_HOME of the user that owns the apps'),
     mode: z.enum(['reload', 'restart']).optional(),
+    settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every instance must stay online after the reload'),
   }),
   z.strictObject({
     type: z.literal('compose'),
     file: nonEmpty,
     services: z.array(nonEmpty).min(1),
     mode: z.enum(['restart', 'up']).optional(),
+    settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every container must stay up after the restart'),
   }),
 ]);
 

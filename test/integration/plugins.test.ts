@@ -160,9 +160,12 @@ describe('parako plugins link', () => {
 
     const listing = await listHooks(join(root, 'no-install-dir'));
     expect(listing.dataDir).toBe(store);
+    const linked = {plugin: 'parako-plugin-recorder', version: '1.2.3', origin: 'linked', root: plugin.root};
     for (const point of HOOK_POINTS) {
-      expect(listing.hooks[point], point).toEqual([{plugin: 'parako-plugin-recorder', version: '1.2.3', origin: 'linked', root: plugin.root}]);
+      // parako's own supervisor plugins implement restart and run first there.
+      expect(listing.hooks[point]!.filter((hook) => hook.origin !== 'first-party'), point).toEqual([linked]);
     }
+    expect(listing.hooks.restart!.map((hook) => hook.plugin)).toEqual(['@parako/plugin-compose', '@parako/plugin-pm2', '@parako/plugin-systemd', 'parako-plugin-recorder']);
 
     const human = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(human, 0);
@@ -171,10 +174,13 @@ describe('parako plugins link', () => {
     expect(human.stdout).toMatch(new RegExp(`pre-swap  \\(timeout 3600 s, fail-closed\\)\\n  1\\. parako-plugin-recorder  1\\.2\\.3  linked  ${plugin.root}`));
   });
 
-  it('parako hooks says (none) for every point when no plugin is installed', async () => {
+  it('parako hooks says (none) for every point no plugin implements; restart lists the first-party supervisors', async () => {
     const result = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(result, 0);
-    for (const point of HOOK_POINTS) expect(result.stdout).toMatch(new RegExp(`^${point}  \\(timeout \\d+ s[^)]*\\)\\n  \\(none\\)$`, 'm'));
+    for (const point of HOOK_POINTS.filter((p) => p !== 'restart')) {
+      expect(result.stdout).toMatch(new RegExp(`^${point}  \\(timeout \\d+ s[^)]*\\)\\n  \\(none\\)$`, 'm'));
+    }
+    expect(result.stdout).toMatch(/^restart {2}\(timeout 600 s[^)]*\)\n {2}1\. @parako\/plugin-compose .*first-party/m);
   });
 });
 
@@ -193,12 +199,14 @@ describe('parako plugins install', () => {
     expect(listing.hooks.health).toEqual([{plugin: 'parako-plugin-probe', version: '2.0.1', origin: 'installed', root: installedRoot}]);
     expect(listing.hooks.notify).toHaveLength(1);
     expect(listing.hooks['pre-swap']).toEqual([]);
+    expect(listing.hooks.restart!.every((hook) => hook.origin === 'first-party')).toBe(true);
 
     const uninstall = await runParako(['plugins', 'uninstall', 'parako-plugin-probe'], {env: storeEnv});
     expectExit(uninstall, 0);
     expect(await exists(installedRoot)).toBe(false);
     const after = await listHooks(join(root, 'no-install-dir'));
-    expect(pluginsByPoint(after)).toEqual(Object.fromEntries(HOOK_POINTS.map((point) => [point, []])));
+    const firstParty = ['@parako/plugin-compose', '@parako/plugin-pm2', '@parako/plugin-systemd'];
+    expect(pluginsByPoint(after)).toEqual(Object.fromEntries(HOOK_POINTS.map((point) => [point, point === 'restart' ? firstParty : []])));
     expect((await runParako(['plugins'], {env: storeEnv})).stdout).toContain('No plugins installed.');
   });
 
@@ -277,6 +285,7 @@ describe('a broken plugin', () => {
     const listing = await listHooks(join(root, 'no-install-dir'));
     expect(listing).toMatchObject({notLoaded: [{plugin: 'parako-plugin-gone', type: 'link', root: plugin.root}]});
     expect(listing.hooks['pre-swap']).toEqual([]);
+    expect(listing.hooks.restart!.every((hook) => hook.origin === 'first-party')).toBe(true);
     const human = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(human, 0);
     expect(human.stdout).toContain(`NOT LOADED:   parako-plugin-gone (linked from ${plugin.root}) could not be loaded, so its hooks do not run`);

@@ -1,0 +1,161 @@
+/**
+ * The restart hook called the way parako calls it, with a `{ctx}` whose exec plays pm2: what
+ * counts as "the new release runs" (online, new pids, steady), and what a failure says.
+ * test/integration/supervisor-pm2.test.ts runs it against a real pm2.
+ */
+import {chmod, mkdtemp, rm, writeFile} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {delimiter, join} from 'node:path';
+
+import type {ExecOptions, ExecResult, HookContext} from 'parako';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+
+import restart, {restartApps} from '../src/hooks/restart.js';
+import {parseJlist, summarizeLogs} from '../src/pm2.js';
+
+/** What pm2 logs puts before each line: the app name padded to 10 characters, then " | ". */
+const PREFIX = `${'web'.padEnd(10)} | `;
+
+type Instance = [id: number, pid: number, status: string, restarts: number];
+
+/** `pm2 jlist` output for app "web": one process per instance, with the noise pm2 adds. */
+function jlist(...instances: Instance[]): string {
+  const list = instances.map(([id, pid, status, restarts]) => ({pid, name: 'web', pm_id: id, pm2_env: {status, restart_time: restarts, env: {SECRET: 'never shown'}}}));
+  return `[PM2] Spawning PM2 daemon with pm2_home=/x\n${JSON.stringify(list)}\n`;
+}
+
+interface Call {
+  command: string;
+  args: string[];
+  options: ExecOptions;
+}
+
+/** A context whose pm2 answers `jlist` from `lists` in turn (the last one repeats). */
+function contextWith(lists: string[], supervisor: Record<string, unknown> = {}, reloadFailures = 0): {ctx: HookContext; calls: Call[]; said: string[]} {
+  const calls: Call[] = [];
+  const said: string[] = [];
+  let next = 0;
+  const exec = async (command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> => {
+    calls.push({command, args, options});
+    if (command === 'getent') return {code: 0, stdout: 'app:x:1001:1001::/home/app:/bin/sh\n', stderr: ''};
+    if (args[0] === 'reload' && reloadFailures-- > 0) return {code: 1, stdout: '', stderr: '[PM2][ERROR] Process with pid 42 already exists\n'};
+    if (args[0] === 'jlist') return {code: 0, stdout: lists[Math.min(next++, lists.length - 1)] ?? '[]', stderr: ''};
+    if (args[0] === 'logs') {
+      return {code: 0, stdout: `[TAILING] Tailing last 20 lines\n/h/logs/web-error-0.log last 20 lines:\n${PREFIX}boom\n${PREFIX}boom\n`, stderr: ''};
+    }
+    return {code: 0, stdout: '', stderr: ''};
+  };
+  const ctx = {
+    point: 'restart',
+    operation: 'update',
+    config: {app: 'web', supervisor: {type: 'pm2', apps: ['web'], ...supervisor}},
+    log: {info: () => {}, warn: () => {}, error: () => {}, debug: () => {}},
+    signal: new AbortController().signal,
+    exec,
+    say: (message: string) => said.push(message),
+    record: () => {},
+  } as unknown as HookContext;
+  return {ctx, calls, said};
+}
+
+const settings = (ctx: HookContext) => ctx.config.supervisor as Extract<NonNullable<HookContext['config']['supervisor']>, {type: 'pm2'}>;
+const FAST = {settleMs: 30, pollMs: 5, retryMs: 5};
+
+// The hook looks pm2 up on PATH; a stand-in file is enough since exec is faked.
+let binDir: string;
+const savedPath = process.env.PATH;
+beforeAll(async () => {
+  binDir = await mkdtemp(join(tmpdir(), 'parako-pm2-unit-'));
+  await writeFile(join(binDir, 'pm2'), '#!/bin/sh\nexit 99\n');
+  await chmod(join(binDir, 'pm2'), 0o755);
+  process.env.PATH = `${binDir}${delimiter}${savedPath ?? ''}`;
+});
+afterAll(async () => {
+  process.env.PATH = savedPath;
+  await rm(binDir, {recursive: true, force: true});
+});
+
+describe('pm2 restart hook', () => {
+  it('does nothing when another supervisor is configured', async () => {
+    const {ctx, calls} = contextWith([]);
+    ctx.config.supervisor = {type: 'systemd', units: ['web']};
+    await restart({ctx});
+    expect(calls).toEqual([]);
+  });
+
+  it('reloads, then waits for new pids that stay online, and says so', async () => {
+    const old = jlist([0, 10, 'online', 0], [1, 11, 'online', 0]);
+    const {ctx, calls, said} = contextWith([old, old, jlist([0, 20, 'online', 1], [1, 11, 'online', 0]), jlist([0, 20, 'online', 1], [1, 21, 'online', 1])], {home: '/srv/pm2'});
+    await restartApps(ctx, settings(ctx), FAST);
+    expect(calls.map((call) => call.args.join(' ')).slice(0, 2)).toEqual(['jlist', 'reload web']);
+    expect(calls[0]!.command).toBe(join(binDir, 'pm2'));
+    expect(calls[0]!.options.env).toEqual({PM2_HOME: '/srv/pm2'});
+    expect(said).toEqual(['reloaded web: 2 instances online with new pids 20, 21 (steady for 0.03 s)']);
+  });
+
+  it('waits supervisor.settleSeconds (here 0) when the config sets it', async () => {
+    const {ctx, said} = contextWith([jlist([0, 10, 'online', 0]), jlist([0, 30, 'online', 1])], {settleSeconds: 0});
+    await restart({ctx});
+    expect(said).toEqual(['reloaded web: 1 instance online with new pids 30 (steady for 0 s)']);
+  });
+
+  it('restarts instead with mode "restart", as runAs with that user\'s ~/.pm2 by default', async () => {
+    const {ctx, calls} = contextWith([jlist([0, 10, 'online', 0]), jlist([0, 30, 'online', 1])], {runAs: 'app', mode: 'restart'});
+    await restartApps(ctx, settings(ctx), FAST);
+    const pm2Calls = calls.filter((call) => call.command !== 'getent');
+    expect(pm2Calls.map((call) => call.args.join(' ')).slice(0, 2)).toEqual(['jlist', 'restart web']);
+    expect(pm2Calls[0]!.options).toMatchObject({runAs: 'app', env: {PM2_HOME: '/home/app/.pm2'}});
+  });
+
+  it('fails when an instance errored, with its state and the end of the logs', async () => {
+    const {ctx} = contextWith([jlist([0, 10, 'online', 0], [1, 11, 'online', 0]), jlist([0, 0, 'errored', 16], [1, 40, 'launching', 9])]);
+    const failure = restartApps(ctx, settings(ctx), FAST);
+    await expect(failure).rejects.toThrow(/pm2 app web did not come back: pm2 shows it errored: instance 0 errored \(pid 0, 16 restarts\); instance 1 launching \(pid 40, 9 restarts\)/);
+    await expect(failure).rejects.toThrow(/last lines of pm2 logs web:\n\/h\/logs\/web-error-0.log:\n {2}boom \(2 times\)/);
+  });
+
+  it('fails when a new process crashes within the settle window, even though reload returned 0', async () => {
+    const before = jlist([0, 10, 'online', 0]);
+    const {ctx} = contextWith([before, jlist([0, 20, 'online', 1]), jlist([0, 20, 'online', 1]), jlist([0, 22, 'online', 2])]);
+    await expect(restartApps(ctx, settings(ctx), {...FAST, settleMs: 1000})).rejects.toThrow(/pm2 app web restarted within 1 s of coming up \(crash loop\?\): instance 0 online \(pid 22, 2 restarts\)/);
+  });
+
+  it('tries a refused reload again, and fails after three refusals', async () => {
+    const lists = [jlist([0, 10, 'online', 0]), jlist([0, 30, 'online', 1])];
+    const once = contextWith(lists, {}, 1);
+    await restartApps(once.ctx, settings(once.ctx), FAST);
+    expect(once.calls.filter((call) => call.args[0] === 'reload')).toHaveLength(2);
+    const always = contextWith(lists, {}, 3);
+    await expect(restartApps(always.ctx, settings(always.ctx), FAST)).rejects.toThrow(
+      /pm2 app web could not be reloaded: pm2 reload web exited with code 1 \(3 attempts\): \[PM2\]\[ERROR\] Process with pid 42 already exists/,
+    );
+  });
+
+  it('names the apps pm2 runs when the configured one is not among them', async () => {
+    const {ctx} = contextWith(['[]']);
+    await expect(restartApps(ctx, settings(ctx), FAST)).rejects.toThrow(/pm2 has no app named "web" \(it runs nothing\)/);
+  });
+
+  it('never shows the environment in pm2 output it cannot read', () => {
+    expect(() => parseJlist('[PM2] warning\n[{"pid":1,"pm2_env":{"env":{"SECRET":"x"')).toThrow(/printed no readable process list/);
+    expect(() => parseJlist('[{"pid":1,"pm2_env":{"env":{"SECRET":"x"')).not.toThrow(/SECRET/);
+  });
+
+  it('reads a list spread over lines, and skips reload leftovers', () => {
+    const list = JSON.stringify([{pid: 5, name: 'web', pm_id: '_old_0', pm2_env: {status: 'stopping'}}, {pid: 6, name: 'web', pm_id: 0, pm2_env: {status: 'online', restart_time: 3}}], null, 2);
+    expect(parseJlist(`>>>> In-memory PM2 is out-of-date\n${list}\n`)).toEqual([
+      {name: 'web', id: Number.NaN, pid: 5, status: 'stopping', restarts: 0},
+      {name: 'web', id: 0, pid: 6, status: 'online', restarts: 3},
+    ]);
+  });
+
+  it('summarizes pm2 logs: headings for files with lines, prefixes dropped, repeats counted', () => {
+    const output = ['/h/logs/web-out-0.log last 20 lines:', '/h/logs/web-error-0.log last 20 lines:', `${PREFIX}up`, `${PREFIX}boom`, `${PREFIX}boom`, `${PREFIX}boom`].join('\n');
+    expect(summarizeLogs(output)).toBe('/h/logs/web-error-0.log:\n  up\n  boom (3 times)');
+  });
+
+  it('counts repeats of a line that differ only in the timestamp pm2 adds (time: true)', () => {
+    const output = ['/h/logs/web-error-0.log last 20 lines:', `${PREFIX}2026-11-27T01:19:53: boom`, `${PREFIX}2026-11-27T01:19:54: boom`].join('\n');
+    expect(summarizeLogs(output)).toBe('/h/logs/web-error-0.log:\n  2026-11-27T01:19:54: boom (2 times)');
+  });
+});
