@@ -9,6 +9,7 @@ import {join} from 'node:path';
 import {describe, expect, it} from 'vitest';
 
 import type {SignedWorld} from '../fixtures/signed-world.js';
+import {makeRecordingPlugin} from '../fixtures/plugin.js';
 import {currentTarget, exists, expectExit, expectUnchanged, history, jsonOf, parako, snapshotInstall, useSignedWorlds} from './helpers.js';
 
 const worlds = useSignedWorlds();
@@ -90,5 +91,28 @@ describe('migrations', () => {
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     expectExit(await parako(world, ['rollback', '--to', 'v1.1.0', '--force']), 0);
     expect(await currentTarget(world)).toBe('releases/v1.1.0');
+  });
+
+  it('an unhealthy release whose migration ran without a reverse is NOT rolled back: exit 8, current stays', async () => {
+    await installed();
+    await world.publish({version: '1.1.0', migration: {command: 'true'}});
+    const health = await makeRecordingPlugin(world.root, 'parako-plugin-probe', {health: {veto: 'the new schema is not served'}});
+    const result = await parako(world, ['update', '--migrate', '--json'], {env: health.env});
+    expectExit(result, 8);
+    expect(jsonOf(result)).toMatchObject({code: 8, outcome: 'unhealthy', migrationRan: true});
+    expect(String(jsonOf(result).message)).toContain('NOT rolled back');
+    expect(await currentTarget(world)).toBe('releases/v1.1.0');
+  });
+
+  it('an unhealthy release whose migration declares a reverse is reversed and rolled back: exit 7', async () => {
+    await installed();
+    await world.publish({version: '1.1.0', migration: {command: 'true', reverse: 'touch REVERSED'}});
+    const health = await makeRecordingPlugin(world.root, 'parako-plugin-probe', {health: {veto: 'the new schema is not served', onlyFor: '1.1.0'}});
+    const result = await parako(world, ['update', '--migrate'], {env: health.env});
+    expectExit(result, 7);
+    expect(await exists(join(world.dir, 'releases', 'v1.1.0', 'REVERSED'))).toBe(true);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    // The health hook ran twice: on the new release, then on the one rolled back to, which passed.
+    expect((await health.calls()).filter((c) => c.point === 'health').map((c) => c.to)).toEqual(['1.1.0', '1.0.0']);
   });
 });
