@@ -37,3 +37,5 @@ export function defineHook<P extends HookPoint>(
     return run(options as {ctx: HookContextAt<P>});
   };
 }
+
+export {type BackupTarget, prepareBackupFile} from './core/backup-file.js';

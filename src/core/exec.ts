@@ -1,5 +1,6 @@
 import {execFileSync, spawn} from 'node:child_process';
 import {existsSync} from 'node:fs';
+import {open} from 'node:fs/promises';
 
 import type {Logger} from './logger.js';
 
@@ -10,6 +11,11 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** Lines of output are streamed here as they come (the migration's output, for instance). */
   onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Send stdout into this file instead of capturing it (a dump of any size). parako opens it,
+   * so a program running as another user can write a file in a folder only root may enter.
+   */
+  stdoutTo?: string;
 }
 
 export interface ExecResult {
@@ -49,18 +55,20 @@ export async function execCommand(
   // lose it); setpriv from util-linux sets the user's groups as a login would.
   const viaSetpriv = ids !== undefined && SETPRIV !== undefined;
   const [program, argv] = viaSetpriv ? [SETPRIV!, [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--init-groups', '--', command, ...args]] : [command, args];
+  const stdoutFile = options.stdoutTo === undefined ? undefined : await open(options.stdoutTo, 'w', 0o600);
   return new Promise<ExecResult>((resolve, reject) => {
     const child = spawn(program, argv, {
       cwd: options.cwd,
       env,
       uid: viaSetpriv ? undefined : ids?.uid,
       gid: viaSetpriv ? undefined : ids?.gid,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', stdoutFile?.fd ?? 'pipe', 'pipe'],
       signal: options.signal,
       killSignal: 'SIGTERM',
     });
     const out = {stdout: '', stderr: ''};
     for (const stream of ['stdout', 'stderr'] as const) {
+      if (child[stream] === null) continue; // stdout went into stdoutTo
       let pending = '';
       child[stream].setEncoding('utf8');
       child[stream].on('data', (chunk: string) => {
@@ -74,8 +82,12 @@ export async function execCommand(
         if (pending !== '') options.onOutput?.(pending, stream);
       });
     }
-    child.on('error', reject);
+    child.on('error', (error) => {
+      void stdoutFile?.close();
+      reject(error);
+    });
     child.on('close', (code, signal) => {
+      void stdoutFile?.close();
       const result: ExecResult = {code: code ?? 128, signal: signal ?? undefined, ...out};
       options.log.info({program: command, code: result.code, signal: result.signal}, 'exec finished');
       resolve(result);

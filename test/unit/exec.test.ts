@@ -1,3 +1,7 @@
+import {chmod, mkdtemp, readFile, rm, stat} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+
 import pino from 'pino';
 import {describe, expect, it} from 'vitest';
 
@@ -52,6 +56,20 @@ describe('ctx.exec', () => {
     expect(groups?.split(' ')).toContain('parako-test-extra');
     expect(home).toBe(user.home);
     expect(cwd).toBe('/tmp');
+  });
+
+  it.skipIf(missing !== false)('sends stdout of a program running as another user into a 0600 file in a folder only root may enter', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'parako-exec-'));
+    try {
+      await chmod(folder, 0o700);
+      const file = join(folder, 'dump.partial');
+      const result = await execCommand('sh', ['-c', 'id -un; echo done >&2'], {runAs: TEST_USER, cwd: '/', stdoutTo: file, log});
+      expect(result).toMatchObject({code: 0, stdout: '', stderr: 'done\n'});
+      expect(await readFile(file, 'utf8')).toBe(`${TEST_USER}\n`);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+    } finally {
+      await rm(folder, {recursive: true, force: true});
+    }
   });
 
   it('names an unknown user', async () => {
