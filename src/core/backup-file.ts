@@ -14,16 +14,34 @@ export interface BackupTarget {
   discard(): Promise<void>;
 }
 
+export interface BackupName {
+  /** The install dir. */
+  dir: string;
+  /** `backupDir` from parako.json: relative to the install dir; default backups/. */
+  backupDir?: string;
+  app: string;
+  version: string;
+  ext: string;
+  /** The time in the name; a string (e.g. "<UTC time>") where a dry run only shows the pattern. */
+  at?: Date | string;
+}
+
+/** `<backupDir>/<app>-pre-v<version>-<UTC time>.<ext>`: where a backup goes, nothing created. */
+export function backupPath(name: BackupName): string {
+  const folder = name.backupDir === undefined ? join(name.dir, 'backups') : isAbsolute(name.backupDir) ? name.backupDir : join(name.dir, name.backupDir);
+  const at = name.at ?? new Date();
+  const stamp = typeof at === 'string' ? at : at.toISOString().replaceAll(/[:.]/g, '').replace(/\d{3}Z$/, 'Z');
+  return join(folder, `${name.app}-pre-v${name.version}-${stamp}.${name.ext}`);
+}
+
 /**
  * The file a backup plugin writes: in `backupDir` (relative to the install dir; default
  * backups/), mode 0600, written under a temp name and renamed when complete, so a name
  * without `.partial` is always a whole backup.
  */
-export async function prepareBackupFile(input: {dir: string; backupDir?: string; app: string; version: string; ext: string; now?: Date}): Promise<BackupTarget> {
-  const folder = input.backupDir === undefined ? join(input.dir, 'backups') : isAbsolute(input.backupDir) ? input.backupDir : join(input.dir, input.backupDir);
-  await mkdir(folder, {recursive: true, mode: 0o700});
-  const stamp = (input.now ?? new Date()).toISOString().replaceAll(/[:.]/g, '').replace(/\d{3}Z$/, 'Z');
-  const path = join(folder, `${input.app}-pre-v${input.version}-${stamp}.${input.ext}`);
+export async function prepareBackupFile(input: BackupName): Promise<BackupTarget> {
+  const path = backupPath(input);
+  await mkdir(dirname(path), {recursive: true, mode: 0o700});
   const tempPath = `${path}.partial`;
   // Created here with 0600 so the backup tool never makes it readable to others, even briefly.
   await (await open(tempPath, 'w', 0o600)).close();

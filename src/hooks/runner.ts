@@ -161,7 +161,13 @@ export class HookRunner {
     });
     const started = Date.now();
     log.info('hook start');
-    const next = `what the plugin reports must be fixed, or the plugin removed (parako hooks lists plugins; parako plugins uninstall ${plugin})`;
+    const next = [
+      `fix what ${plugin} reports above`,
+      point === 'pre-swap' && plugin.startsWith(`${FIRST_PARTY_SCOPE}plugin-backup-`)
+        ? 'or, knowing there is then nothing to restore, update with --no-backup'
+        : `or remove the plugin (parako hooks lists plugins; parako plugins uninstall ${plugin} for an in-house one)`,
+      'nothing was changed unless the message says otherwise',
+    ].join('; ');
     try {
       // Loading is inside the race too: a module whose top-level await hangs is stopped alike.
       const result = await Promise.race([hook.load().then((fn) => fn({ctx})), timedOut]);

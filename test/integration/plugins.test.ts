@@ -62,13 +62,19 @@ interface HooksListing {
   config: string | null;
   dataDir: string;
   notLoaded: Array<{plugin: string; type: string; root?: string}>;
+  /** Added by listHooks: the first-party plugins of each point, which `hooks` leaves out. */
+  firstParty: Record<string, string[]>;
 }
 
 /** `parako hooks --json --dir <dir>`; the dir needs no parako.json. */
 async function listHooks(dir: string, env: Record<string, string> = storeEnv): Promise<HooksListing> {
   const result = await runParako(['hooks', '--json', '--dir', dir], {env});
   expectExit(result, 0);
-  return jsonOf(result) as unknown as HooksListing;
+  const listing = jsonOf(result) as unknown as HooksListing;
+  // parako's own supervisor and backup plugins are everywhere; these tests look at the others.
+  const firstParty = Object.fromEntries(Object.entries(listing.hooks).map(([point, hooks]) => [point, hooks.filter((hook) => hook.origin === 'first-party').map((hook) => hook.plugin)]));
+  const hooks = Object.fromEntries(Object.entries(listing.hooks).map(([point, list]) => [point, list.filter((hook) => hook.origin !== 'first-party')]));
+  return {...listing, hooks, firstParty} as HooksListing;
 }
 
 /** Which plugins each point lists, in run order. */
@@ -165,22 +171,25 @@ describe('parako plugins link', () => {
       // parako's own supervisor plugins implement restart and run first there.
       expect(listing.hooks[point]!.filter((hook) => hook.origin !== 'first-party'), point).toEqual([linked]);
     }
-    expect(listing.hooks.restart!.map((hook) => hook.plugin)).toEqual(['@parako/plugin-compose', '@parako/plugin-pm2', '@parako/plugin-systemd', 'parako-plugin-recorder']);
+    expect(listing.firstParty.restart).toEqual(['@parako/plugin-compose', '@parako/plugin-pm2', '@parako/plugin-systemd']);
+    expect(listing.firstParty['pre-swap']).toEqual(['@parako/plugin-backup-mongo', '@parako/plugin-backup-postgres', '@parako/plugin-backup-sqlite']);
 
     const human = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(human, 0);
     expect(human.stdout).toContain(`plugin store: ${store}`);
     expect(human.stdout).toContain('no parako.json in');
-    expect(human.stdout).toMatch(new RegExp(`pre-swap  \\(timeout 3600 s, fail-closed\\)\\n  1\\. parako-plugin-recorder  1\\.2\\.3  linked  ${plugin.root}`));
+    // pre-swap: the three first-party backup plugins run first, then the linked one.
+    expect(human.stdout).toMatch(new RegExp(`pre-swap  \\(timeout 3600 s, fail-closed\\)\\n(  \\d\\. @parako/.*\\n){3}  4\\. parako-plugin-recorder +1\\.2\\.3  linked  ${plugin.root}`));
   });
 
-  it('parako hooks says (none) for every point no plugin implements; restart lists the first-party supervisors', async () => {
+  it('parako hooks says (none) for every point no plugin implements, and lists the first-party plugins where they act', async () => {
     const result = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(result, 0);
-    for (const point of HOOK_POINTS.filter((p) => p !== 'restart')) {
+    for (const point of ['pre-download', 'post-swap', 'health', 'notify']) {
       expect(result.stdout).toMatch(new RegExp(`^${point}  \\(timeout \\d+ s[^)]*\\)\\n  \\(none\\)$`, 'm'));
     }
     expect(result.stdout).toMatch(/^restart {2}\(timeout 600 s[^)]*\)\n {2}1\. @parako\/plugin-compose .*first-party/m);
+    expect(result.stdout).toMatch(/^pre-swap {2}\(timeout 3600 s[^)]*\)\n {2}1\. @parako\/plugin-backup-mongo .*first-party/m);
   });
 });
 
@@ -199,14 +208,12 @@ describe('parako plugins install', () => {
     expect(listing.hooks.health).toEqual([{plugin: 'parako-plugin-probe', version: '2.0.1', origin: 'installed', root: installedRoot}]);
     expect(listing.hooks.notify).toHaveLength(1);
     expect(listing.hooks['pre-swap']).toEqual([]);
-    expect(listing.hooks.restart!.every((hook) => hook.origin === 'first-party')).toBe(true);
 
     const uninstall = await runParako(['plugins', 'uninstall', 'parako-plugin-probe'], {env: storeEnv});
     expectExit(uninstall, 0);
     expect(await exists(installedRoot)).toBe(false);
     const after = await listHooks(join(root, 'no-install-dir'));
-    const firstParty = ['@parako/plugin-compose', '@parako/plugin-pm2', '@parako/plugin-systemd'];
-    expect(pluginsByPoint(after)).toEqual(Object.fromEntries(HOOK_POINTS.map((point) => [point, point === 'restart' ? firstParty : []])));
+    expect(pluginsByPoint(after)).toEqual(Object.fromEntries(HOOK_POINTS.map((point) => [point, []])));
     expect((await runParako(['plugins'], {env: storeEnv})).stdout).toContain('No plugins installed.');
   });
 
@@ -285,7 +292,6 @@ describe('a broken plugin', () => {
     const listing = await listHooks(join(root, 'no-install-dir'));
     expect(listing).toMatchObject({notLoaded: [{plugin: 'parako-plugin-gone', type: 'link', root: plugin.root}]});
     expect(listing.hooks['pre-swap']).toEqual([]);
-    expect(listing.hooks.restart!.every((hook) => hook.origin === 'first-party')).toBe(true);
     const human = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(human, 0);
     expect(human.stdout).toContain(`NOT LOADED:   parako-plugin-gone (linked from ${plugin.root}) could not be loaded, so its hooks do not run`);

@@ -1,0 +1,117 @@
+/**
+ * The one tool this plugin drives: Debian's `sqlite3` command-line shell. `.backup` is SQLite's
+ * online backup API, so the copy is consistent while the app keeps writing (a file copy of a
+ * live database, or of one in WAL mode without its -wal file, is not).
+ */
+import {rm, stat} from 'node:fs/promises';
+import {isAbsolute, join, resolve} from 'node:path';
+
+import type {HookContext, HostConfig} from 'parako';
+
+export const PLUGIN = '@parako/plugin-backup-sqlite';
+
+/** How long sqlite3 waits for a lock held by the app before giving up (`.timeout`, ms). */
+const BUSY_TIMEOUT_MS = 10_000;
+
+/** `backup.path` is relative to the install dir. */
+export function databasePath(ctx: HookContext, path: string): string {
+  return resolve(ctx.dir, path);
+}
+
+/** A database that is not there would be created empty by sqlite3, so it is checked first. */
+export async function requireDatabase(database: string, configured: string): Promise<void> {
+  let found;
+  try {
+    found = await stat(database);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new Error(`the SQLite database ${database} does not exist (backup.path "${configured}" in parako.json, relative to the install dir); no backup was taken`);
+  }
+  if (!found.isFile()) throw new Error(`the SQLite database ${database} (backup.path "${configured}") is not a file; no backup was taken`);
+}
+
+/**
+ * Copies `database` into `copy` with `.backup`. The read transaction opened first pins one
+ * snapshot for the whole copy: without it, the backup API restarts from the first page whenever
+ * another process commits between its steps, which a busy app can do forever. In WAL mode the
+ * app keeps writing meanwhile; in rollback-journal mode its commits wait for the copy.
+ */
+export async function backupDatabase(ctx: HookContext, database: string, copy: string): Promise<void> {
+  const result = await sqlite3(ctx, database, [`.timeout ${BUSY_TIMEOUT_MS}`, 'BEGIN', 'SELECT count(*) FROM sqlite_schema', `.backup ${dotCommandArgument(copy)}`, 'COMMIT']);
+  if (result.code !== 0) throw new Error(`sqlite3 .backup of ${database} failed (exit ${result.code}): ${lastWords(result)}`);
+}
+
+/** The copy must answer `PRAGMA integrity_check` with exactly "ok". */
+export async function checkIntegrity(ctx: HookContext, copy: string): Promise<void> {
+  const result = await sqlite3(ctx, copy, ['PRAGMA integrity_check']);
+  const answer = result.stdout.trim();
+  if (result.code !== 0 || answer !== 'ok') {
+    throw new Error(`the copy failed PRAGMA integrity_check (exit ${result.code}): ${answer === '' ? lastWords(result) : answer.split('\n').slice(0, 5).join('; ')}`);
+  }
+}
+
+/** What sqlite3 may leave next to a copy it was killed while writing. */
+export async function removeSidecars(copy: string): Promise<void> {
+  for (const suffix of ['-journal', '-wal', '-shm']) await rm(`${copy}${suffix}`, {force: true});
+}
+
+/**
+ * The shell commands that put the backup back: stop the app, copy the backup over the
+ * database (cp onto the existing file keeps its owner and mode), remove the -wal/-shm/-journal
+ * files (SQLite would otherwise replay them onto the restored file), start the app.
+ */
+export function restoreCommand(config: HostConfig, dir: string, backup: string, database: string): string {
+  const copyBack = [`cp ${shellQuote(backup)} ${shellQuote(database)}`, `rm -f ${['-wal', '-shm', '-journal'].map((suffix) => shellQuote(`${database}${suffix}`)).join(' ')}`];
+  const supervisor = supervisorCommands(config, dir);
+  if (supervisor === undefined) return `${copyBack.join(' && ')}  # with ${config.app} stopped; start it again afterwards`;
+  return [supervisor.stop, ...copyBack, supervisor.start].join(' && ');
+}
+
+function supervisorCommands(config: HostConfig, dir: string): {stop: string; start: string} | undefined {
+  const supervisor = config.supervisor;
+  const words = (list: string[]) => list.map(shellQuote).join(' ');
+  switch (supervisor?.type) {
+    case 'systemd':
+      return {stop: `systemctl stop ${words(supervisor.units)}`, start: `systemctl start ${words(supervisor.units)}`};
+    case 'pm2': {
+      const asUser = supervisor.runAs === undefined ? '' : `runuser -u ${shellQuote(supervisor.runAs)} -- `;
+      const home = supervisor.home === undefined ? '' : `env PM2_HOME=${shellQuote(supervisor.home)} `;
+      return {stop: `${asUser}${home}pm2 stop ${words(supervisor.apps)}`, start: `${asUser}${home}pm2 start ${words(supervisor.apps)}`};
+    }
+    case 'compose': {
+      const file = shellQuote(isAbsolute(supervisor.file) ? supervisor.file : join(dir, supervisor.file));
+      return {stop: `docker compose -f ${file} stop ${words(supervisor.services)}`, start: `docker compose -f ${file} start ${words(supervisor.services)}`};
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A file name as one argument of a sqlite3 dot-command. The shell's dot-command parser ends a
+ * '…' argument at the next ' with no escape (so '' does not work), but reads "…" with
+ * C-style backslash escapes.
+ */
+export function dotCommandArgument(path: string): string {
+  if (/[\0-\x1f]/.test(path)) throw new Error(`cannot hand sqlite3 a file name with control characters: ${JSON.stringify(path)}`);
+  return `"${path.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+/** POSIX shell single quoting, for the restore command an operator pastes. */
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** `sqlite3 -bail <db> <command>…`: each argument is one SQL statement or dot-command. */
+async function sqlite3(ctx: HookContext, database: string, commands: string[]) {
+  try {
+    return await ctx.exec('sqlite3', ['-bail', database, ...commands]);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('sqlite3 is not installed (on Debian: apt-get install sqlite3)');
+    throw error;
+  }
+}
+
+function lastWords(result: {stdout: string; stderr: string}): string {
+  return (result.stderr.trim() || result.stdout.trim() || 'no output').split('\n').slice(-5).join('; ');
+}
