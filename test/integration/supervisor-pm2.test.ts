@@ -23,24 +23,15 @@ import {execCommand, type ExecResult, lookupUser} from '../../src/core/exec.js';
 import {appRelease, freePort} from '../fixtures/app.js';
 import {repoRoot} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
+import {TEST_USER, testUserMissing} from '../fixtures/test-user.js';
 import {currentTarget, exists, expectExit, explain, history, parako, useSignedWorlds} from './helpers.js';
 
 const PM2 = join(repoRoot, 'node_modules', '.bin', 'pm2');
-const TEST_USER = 'parako-test';
 const log = pino({level: 'silent'});
 
 /** pm2 is a devDependency; CI (npm ci) always has it. */
 const pm2Missing = (await exists(PM2)) ? false : `no ${PM2} (npm install)`;
-/** .ci/run creates the user; on a developer machine it may not exist. */
-const userMissing = ((): string | false => {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  try {
-    lookupUser(TEST_USER);
-    return false;
-  } catch {
-    return `no system user ${TEST_USER} (useradd --system ${TEST_USER}, as .ci/run does)`;
-  }
-})();
+const userMissing = testUserMissing();
 if (process.env.CI === 'true' && (pm2Missing !== false || userMissing !== false)) {
   throw new Error(`CI must provide pm2 and the test user: ${[pm2Missing, userMissing].filter(Boolean).join('; ')}`);
 }

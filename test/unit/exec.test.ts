@@ -6,21 +6,9 @@ import pino from 'pino';
 import {describe, expect, it} from 'vitest';
 
 import {execCommand, lookupUser} from '../../src/core/exec.js';
+import {TEST_USER, testUserMissing} from '../fixtures/test-user.js';
 
 const log = pino({level: 'silent'});
-const TEST_USER = 'parako-test';
-
-/** .ci/run creates the user (and an extra group for it); on a developer machine it may not exist. */
-function testUserMissing(): string | false {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  try {
-    lookupUser(TEST_USER);
-    return false;
-  } catch {
-    return `no system user ${TEST_USER} (useradd --system ${TEST_USER}, as .ci/run does)`;
-  }
-}
-
 const missing = testUserMissing();
 if (missing !== false && process.env.CI === 'true') {
   throw new Error(`CI must provide the test user: ${missing}`);
