@@ -64,7 +64,7 @@ describe('migrations', () => {
     expect(await exists(join(world.dir, 'releases', 'v1.2.0'))).toBe(false);
   });
 
-  it('rollback over a migration is refused without flags, --force proceeds, and history tells the story', async () => {
+  it('rollback over a migration is refused without flags, --reverse-migration runs the reverse first, and history tells the story', async () => {
     await installed();
     await world.publish({version: '1.1.0', migration: {command: 'true', reverse: 'touch REVERSED'}});
     expectExit(await parako(world, ['update', '--migrate']), 0);
@@ -78,6 +78,18 @@ describe('migrations', () => {
     expect(await exists(join(world.dir, 'releases', 'v1.1.0', 'REVERSED'))).toBe(true);
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     expect((await history(world)).at(-1)).toMatchObject({operation: 'rollback', from: '1.1.0', to: '1.0.0', outcome: 'rolled-back'});
+  });
+
+  it('rollback --force goes back over a migration the operator reverted by hand, without running any reverse', async () => {
+    await installed();
+    await world.publish({version: '1.1.0', migration: {command: 'true', reverse: 'touch REVERSED'}});
+    expectExit(await parako(world, ['update', '--migrate']), 0);
+    expectExit(await parako(world, ['rollback']), 5);
+    expectExit(await parako(world, ['rollback', '--force']), 0);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    expect(await exists(join(world.dir, 'releases', 'v1.1.0', 'REVERSED'))).toBe(false);
+    const last = (await history(world)).at(-1);
+    expect(last).toMatchObject({operation: 'rollback', from: '1.1.0', to: '1.0.0', outcome: 'rolled-back'});
   });
 
   it('rollback forward onto a release whose migration the database does not have is refused without --force', async () => {
