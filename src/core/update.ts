@@ -81,6 +81,8 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
       onStagingDir: async (stagingDir) => journal.note({stagingDir}),
     });
     if (!staged.reused) state.createdRelease = staged.path;
+    // What is on disk is what runs: its release.json (checked for the same binding) decides the migration.
+    releases.to.manifest = staged.manifest;
     env.out.say(staged.reused ? `reusing the retained release ${staged.path}` : `staged v${state.to} in ${staged.path}`);
     await removeDownload(artifact, bundle);
     await journal.phase('pre-swap', {stagingDir: undefined});
