@@ -9,44 +9,27 @@ import {lstat, mkdir, readdir, readFile, symlink, writeFile} from 'node:fs/promi
 import {hostname} from 'node:os';
 import {join} from 'node:path';
 
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {afterEach, describe, expect, it} from 'vitest';
 
 import type {ParakoProcess} from '../fixtures/cli.js';
-import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
-import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
-import {cloneInstall, currentTarget, currentVersionFile, expectExit, exists, history, jsonOf, parako, releaseEntries, spawnInWorld} from './helpers.js';
+import type {SignedWorld} from '../fixtures/signed-world.js';
+import {currentTarget, currentVersionFile, expectExit, exists, history, jsonOf, parako, releaseEntries, spawnInWorld, useInstalledWorlds} from './helpers.js';
 
-let sigstore: TestSigstore;
-let template: SignedWorld;
+const worlds = useInstalledWorlds();
 let world: SignedWorld;
 const children: ParakoProcess[] = [];
 
-beforeAll(async () => {
-  sigstore = await createTestTrustRoot();
-  // v1.0.0 installed once by the real CLI; each test starts from a copy of it.
-  template = await makeSignedWorld({sigstore});
-  await template.writeConfig();
-  await template.publish({version: '1.0.0'});
-  expectExit(await parako(template, ['update']), 0);
-});
-afterAll(async () => {
-  await template?.cleanup();
-  await sigstore.close();
-});
 afterEach(async () => {
   // A test that failed half-way may leave its paused parako running: end exactly those.
   for (const child of children.splice(0)) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await child.result.catch(() => undefined);
   }
-  await world?.cleanup();
 });
 
 /** A world with v1.0.0 installed and v1.1.0 published. */
 async function worldWithUpdate(releaseFiles: Record<string, string> = {}): Promise<void> {
-  world = await makeSignedWorld({sigstore});
-  await cloneInstall(template, world);
-  expect(await currentTarget(world)).toBe('releases/v1.0.0');
+  world = await worlds.installed();
   await world.publish({version: '1.1.0', files: releaseFiles});
 }
 

@@ -7,39 +7,20 @@ import {randomBytes} from 'node:crypto';
 import {copyFile, lstat, readdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
 import {buildRelease} from '../fixtures/release.js';
-import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
-import {createTestTrustRoot, generateTestKeyPair, type TestSigstore} from '../fixtures/sigstore.js';
+import type {SignedWorld} from '../fixtures/signed-world.js';
+import {generateTestKeyPair} from '../fixtures/sigstore.js';
 import type {TarEntry} from '../fixtures/tar-writer.js';
-import {cloneInstall, currentTarget, currentVersionFile, expectExit, expectUnchanged, exists, parako, releaseEntries, snapshotInstall, spawnInWorld} from './helpers.js';
+import {currentTarget, currentVersionFile, expectExit, expectUnchanged, exists, parako, releaseEntries, snapshotInstall, spawnInWorld, useInstalledWorlds} from './helpers.js';
 
-let sigstore: TestSigstore;
-let template: SignedWorld;
+const worlds = useInstalledWorlds();
 let world: SignedWorld;
-
-beforeAll(async () => {
-  sigstore = await createTestTrustRoot();
-  // v1.0.0 installed once by the real CLI; each test starts from a copy of it.
-  template = await makeSignedWorld({sigstore});
-  await template.writeConfig();
-  await template.publish({version: '1.0.0'});
-  expectExit(await parako(template, ['update']), 0);
-});
-afterAll(async () => {
-  await template?.cleanup();
-  await sigstore.close();
-});
-afterEach(async () => {
-  await world?.cleanup();
-});
 
 /** A world with v1.0.0 installed, and the "before" snapshot taken once .parako/ exists. */
 async function installedWorld(config: Record<string, unknown> = {}): Promise<{before: Map<string, string>}> {
-  world = await makeSignedWorld({sigstore});
-  await cloneInstall(template, world, config);
-  expect(await currentTarget(world)).toBe('releases/v1.0.0');
+  world = await worlds.installed(config);
   return {before: await snapshotInstall(world)};
 }
 
@@ -195,7 +176,7 @@ describe('a download that does not match what was signed leaves current untouche
   it('a release signed by another key exits 3 and leaves the install dir byte-identical', async () => {
     const {before} = await installedWorld();
     const release = await world.publish({version: '1.1.0'});
-    const bundle = await sigstore.signWithKey(release.file, {key: generateTestKeyPair()});
+    const bundle = await worlds.sigstore().signWithKey(release.file, {key: generateTestKeyPair()});
     await writeFile(release.bundleFile!, JSON.stringify(bundle));
     const result = await parako(world, ['update']);
     expectExit(result, 3);
