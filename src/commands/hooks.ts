@@ -6,7 +6,7 @@ import {CONFIG_FILE, HOOK_POINTS, type HookPoint, type HostConfig, loadConfig} f
 import {Layout} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
 import {discoverHooks, HookRunner, type PluginOrigin} from '../hooks/runner.js';
-import {readStore, type UnloadedPlugin} from '../hooks/store.js';
+import {type UnloadedPlugin, unloadedPlugins} from '../hooks/store.js';
 
 /** One plugin at one hook point, as `parako hooks --json` lists it. */
 export interface ListedHook {
@@ -41,8 +41,8 @@ export default class Hooks extends ParakoCommand {
     }
     const order = config?.hooks?.order ?? null;
     const loaded = new Set([...this.config.plugins.keys()]);
-    const store = await readStore(this.config.dataDir);
-    const notLoaded = store.plugins.filter((entry) => !loaded.has(entry.plugin));
+    const store = await unloadedPlugins(this.config.dataDir, loaded);
+    const notLoaded = store.plugins;
     const notInstalled = (order ?? []).filter((name) => !loaded.has(name) && !notLoaded.some((entry) => entry.plugin === name));
 
     this.terminal.say(

@@ -39,7 +39,7 @@ export async function describePlan(
     notes: to.notes,
     breaking: to.breaking,
     migration: to.migration === null ? null : {...to.migration, runs: input.options.migrate},
-    backup: config.backup === undefined ? null : {plugin: recorded?.plugin ?? `backup-${config.backup.type}`, path: recorded?.path, wanted},
+    backup: config.backup === undefined ? null : {plugin: recorded?.plugin ?? `@parako/plugin-backup-${config.backup.type}`, path: recorded?.path, wanted},
     restart: !input.options.restart ? [] : restartTargets(env),
     health: input.options.restart ? config.health?.url ?? null : null,
     prune,

@@ -12,7 +12,7 @@ export interface UnloadedPlugin {
  * What the plugin store (`<dataDir>/package.json`, written by `parako plugins`) lists. oclif
  * skips an entry it cannot load with only a warning, so the listing names those here.
  */
-export async function readStore(dataDir: string): Promise<{plugins: UnloadedPlugin[]; problem?: string}> {
+async function readStore(dataDir: string): Promise<{plugins: UnloadedPlugin[]; problem?: string}> {
   const file = join(dataDir, 'package.json');
   let text: string;
   try {
