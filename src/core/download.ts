@@ -9,6 +9,7 @@ import {type Dispatcher, request} from 'undici';
 import {DiskFullError, DownloadError, InterruptedError} from './errors.js';
 import {describeNetworkError} from './feed.js';
 import type {Logger} from './logger.js';
+import {pauseForTests} from './test-pause.js';
 
 export interface DownloadRequest {
   url: string;
@@ -93,8 +94,10 @@ async function fetchOnce(req: DownloadRequest): Promise<string> {
       handle ??= await open(req.file, offset === 0 ? 'w' : 'a', 0o600);
       await handle.write(chunk);
       hash.update(chunk);
+      const before = written;
       written += chunk.length;
       req.onProgress?.(written, limit);
+      if (before < limit / 2 && written >= limit / 2) await pauseForTests('mid-download');
     });
   } catch (error) {
     await handle?.close();

@@ -3,6 +3,7 @@ import {readFile, unlink} from 'node:fs/promises';
 import {writeFileAtomic} from './fsync.js';
 import type {Layout} from './layout.js';
 import type {Logger} from './logger.js';
+import {pauseForTests} from './test-pause.js';
 
 /** Phases of DESIGN §6 as the journal records them, in order. */
 export const PHASES = [
@@ -95,17 +96,4 @@ export async function readJournal(layout: Layout): Promise<JournalEntry | undefi
     // report it as unknown and let recovery clean up conservatively.
     return {operation: 'update', pid: 0, startedAt: 'unknown', phase: 'resolve', to: 'unknown'};
   }
-}
-
-/**
- * Crash tests kill the real CLI at a phase boundary: PARAKO_TEST_PAUSE_AT=<phase> makes the
- * run stop right after the journal records that phase, say so on stderr, and wait to be
- * killed. Unset (always, in production) it costs one environment lookup.
- */
-export async function pauseForTests(point: string): Promise<void> {
-  if (process.env.PARAKO_TEST_PAUSE_AT !== point) return;
-  process.stderr.write(`PARAKO_TEST_PAUSED_AT ${point}\n`);
-  await new Promise<never>(() => {
-    setInterval(() => undefined, 60_000);
-  });
 }

@@ -2,6 +2,7 @@ import type {Release} from '../hooks/context.js';
 import {hookContext} from './context.js';
 import {messageOf} from './errors.js';
 import {checkHealth, describeHealth} from './health.js';
+import type {Journal} from './journal.js';
 import type {OperationEnv, OperationState} from './operation.js';
 
 export interface BringUpResult {
@@ -13,9 +14,10 @@ export interface BringUpResult {
 /**
  * Phases 10–11: the supervisor plugins restart the service, then the core's HTTP check of
  * `health.url` and every `health` hook must pass. Failures are returned, not thrown: the
- * caller decides whether to roll back.
+ * caller decides whether to roll back. `journal` records the health phase; the second check
+ * of an automatic rollback passes none, so the journal keeps saying "rollback".
  */
-export async function restartAndCheck(env: OperationEnv, state: OperationState, releases: {from?: Release; to: Release}): Promise<BringUpResult> {
+export async function restartAndCheck(env: OperationEnv, state: OperationState, releases: {from?: Release; to: Release}, journal?: Journal): Promise<BringUpResult> {
   // Past the swap the operation must finish: hooks are only stopped by their own timeouts.
   const signal = new AbortController().signal;
   const base = hookContext(env, state, releases, signal);
@@ -33,6 +35,7 @@ export async function restartAndCheck(env: OperationEnv, state: OperationState, 
       return {healthy: false, reason: messageOf(error)};
     }
   }
+  await journal?.phase('health');
   const health = env.config.health;
   if (health !== undefined) {
     const result = await checkHealth({

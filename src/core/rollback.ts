@@ -81,7 +81,7 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
   }
   if (options.restart) {
     await journal.phase('restart');
-    const bringUp = await restartAndCheck(env, state, releases);
+    const bringUp = await restartAndCheck(env, state, releases, journal);
     if (!bringUp.healthy) {
       return finishOperation(env, state, journal, {
         code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy',

@@ -9,6 +9,7 @@ import {DiskFullError, ParakoError, StageError, UnsafeArchiveError} from './erro
 import {fsyncDir} from './fsync.js';
 import {type Layout, STAGING_PREFIX, releaseDirName} from './layout.js';
 import {checkManifestBinding, type ReleaseManifest, readManifestFromDir} from './release-manifest.js';
+import {pauseForTestsSync} from './test-pause.js';
 
 export interface StageLimits {
   /** Sum of the sizes the archive declares; stops decompression bombs before they are written. */
@@ -107,6 +108,7 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits)
       if (item.type === 'SymbolicLink') symlinks.add(normalizeEntryPath(path));
       // A release never needs setuid, setgid or sticky bits; a root-run extractor must not keep them.
       if (typeof item.mode === 'number') item.mode &= 0o777;
+      if (entries === 3) pauseForTestsSync('mid-extract');
       return true;
     },
   });

@@ -103,7 +103,7 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     env.out.say('restart skipped (--no-restart): restart the service yourself, then check its health');
   } else {
     await journal.phase('restart');
-    const bringUp = await restartAndCheck(env, state, releases);
+    const bringUp = await restartAndCheck(env, state, releases, journal);
     if (!bringUp.healthy) return autoRollback(env, state, journal, releases, bringUp.reason ?? 'unhealthy');
   }
   await journal.phase('prune');

@@ -1,0 +1,31 @@
+/**
+ * Crash tests kill the real CLI at a named point: PARAKO_TEST_PAUSE_AT=<point> makes the run
+ * stop there, say so on stderr, and wait to be killed. The points are the phases of the
+ * journal plus `mid-download` (half the artifact on disk) and `mid-extract` (a staging dir
+ * partly written). Unset, as it always is in production, each costs one environment lookup
+ * and the code path is the same.
+ */
+export async function pauseForTests(point: string): Promise<void> {
+  if (process.env.PARAKO_TEST_PAUSE_AT !== point) return;
+  announce(point);
+  await new Promise<never>(() => {
+    setInterval(() => undefined, 60_000);
+  });
+}
+
+/**
+ * The same, for a point inside synchronous code (node-tar's entry filter): the event loop is
+ * blocked, so the writes already handed to the OS finish while their callbacks never run —
+ * what a kill in the middle of an extraction leaves.
+ */
+export function pauseForTestsSync(point: string): void {
+  if (process.env.PARAKO_TEST_PAUSE_AT !== point) return;
+  announce(point);
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(cell, 0, 0, 60_000);
+}
+
+function announce(point: string): void {
+  // stderr is a pipe in tests, and pipes are written synchronously on Linux.
+  process.stderr.write(`PARAKO_TEST_PAUSED_AT ${point}\n`);
+}
