@@ -1,9 +1,8 @@
 import {randomBytes} from 'node:crypto';
-import {createReadStream} from 'node:fs';
+import {closeSync, openSync, readSync} from 'node:fs';
 import {lstat, mkdir, open, readdir, readlink, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
-import {pipeline} from 'node:stream/promises';
-import {type ReadEntry, Unpack} from 'tar';
+import {type ReadEntry, UnpackSync} from 'tar';
 
 import {DiskFullError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
 import {fsyncDir} from './fsync.js';
@@ -56,7 +55,7 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   await req.onStagingDir?.(stagingDir);
   try {
     await mkdir(stagingDir, {mode: 0o755});
-    await extractSafely(req.artifact, stagingDir, req.limits);
+    extractSafely(req.artifact, stagingDir, req.limits);
     await refuseEscapingLinks(stagingDir);
     const manifest = await readManifestFromDir(stagingDir);
     checkManifestBinding(manifest, req.app, version, 'the artifact');
@@ -78,8 +77,19 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   }
 }
 
-async function extractSafely(artifact: string, cwd: string, limits: StageLimits): Promise<void> {
+/** Bytes read from the artifact per write into the unpacker. */
+const READ_SIZE = 4 * 1024 * 1024;
+
+/**
+ * node-tar's synchronous unpacker, fed from the artifact in READ_SIZE reads. On a release of
+ * many small files it is 3–5x faster than the asynchronous one (docs/performance.md): each file
+ * costs a few direct syscalls instead of a dozen round trips through libuv's thread pool. It
+ * blocks the event loop for the length of the extraction; nothing else runs during stage, and
+ * a signal that arrives meanwhile is acted on when it returns, before the swap.
+ */
+function extractSafely(artifact: string, cwd: string, limits: StageLimits): void {
   let refusal: UnsafeArchiveError | undefined;
+  let failure: unknown;
   let entries = 0;
   let bytes = 0;
   const symlinks = new Set<string>();
@@ -90,7 +100,7 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits)
     unpack.abort(refusal);
     return false;
   };
-  const unpack = new Unpack({
+  const unpack = new UnpackSync({
     cwd,
     strict: true,
     preserveOwner: false,
@@ -112,25 +122,46 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits)
       return true;
     },
   });
+  // strict turns every warning into an 'error' event; the first one decides.
+  unpack.on('error', (error: unknown) => {
+    failure ??= error;
+  });
+  const fd = openSync(artifact, 'r');
   try {
-    await pipeline(createReadStream(artifact), unpack);
-  } catch (error) {
-    if (refusal !== undefined) throw refusal;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EROFS') throw error;
-    const tarCode = (error as {tarCode?: string}).tarCode ?? code;
-    if (tarCode === 'TAR_ENTRY_ERROR' || code === 'TAR_SYMLINK_ERROR') {
-      throw new UnsafeArchiveError(`unsafe archive: ${(error as Error).message} (${(error as {path?: string}).path ?? 'unknown entry'}); nothing was installed`, {
-        next: 'the signed release contains something parako never extracts: tell the publisher',
-        cause: error,
-      });
+    while (refusal === undefined && failure === undefined) {
+      // A fresh buffer per read: the parser may keep a reference to a chunk it has not finished.
+      const chunk = Buffer.allocUnsafe(READ_SIZE);
+      const read = readSync(fd, chunk, 0, READ_SIZE, null);
+      if (read === 0) {
+        unpack.end();
+        break;
+      }
+      unpack.write(read === READ_SIZE ? chunk : chunk.subarray(0, read));
     }
-    throw new UnsafeArchiveError(`the artifact cannot be extracted: ${(error as Error).message}; nothing was installed`, {
-      next: 'the signed release is corrupt or not a gzip tarball: tell the publisher',
+  } catch (error) {
+    failure ??= error;
+  } finally {
+    closeSync(fd);
+  }
+  if (refusal !== undefined) throw refusal;
+  if (failure !== undefined) throw classifyExtractError(failure);
+}
+
+/** An error of the extraction, as the operator should see it; disk errors pass through. */
+function classifyExtractError(error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EROFS') return error;
+  const tarCode = (error as {tarCode?: string}).tarCode ?? code;
+  if (tarCode === 'TAR_ENTRY_ERROR' || code === 'TAR_SYMLINK_ERROR') {
+    return new UnsafeArchiveError(`unsafe archive: ${(error as Error).message} (${(error as {path?: string}).path ?? 'unknown entry'}); nothing was installed`, {
+      next: 'the signed release contains something parako never extracts: tell the publisher',
       cause: error,
     });
   }
-  if (refusal !== undefined) throw refusal;
+  return new UnsafeArchiveError(`the artifact cannot be extracted: ${(error as Error).message}; nothing was installed`, {
+    next: 'the signed release is corrupt or not a gzip tarball: tell the publisher',
+    cause: error,
+  });
 }
 
 function normalizeEntryPath(path: string): string {
