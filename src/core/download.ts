@@ -42,12 +42,12 @@ export async function downloadArtifact(req: DownloadRequest): Promise<Downloaded
   const baseDelay = Number(process.env.PARAKO_RETRY_BASE_MS ?? 500);
   let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    if (req.signal?.aborted) throw new InterruptedError('download interrupted', {next: 'run parako update again when ready; nothing was installed'});
+    if (req.signal?.aborted) throw interrupted();
     try {
       const sha256 = await fetchOnce(req);
       return {file: req.file, sha256, size: req.size};
     } catch (error) {
-      if (req.signal?.aborted) throw new InterruptedError('download interrupted', {next: 'run parako update again when ready; nothing was installed'});
+      if (req.signal?.aborted) throw interrupted();
       if (!(error instanceof RetryableError)) throw error;
       lastError = error;
       if (attempt < attempts) {
@@ -228,12 +228,18 @@ export async function hashFile(file: string): Promise<string> {
   return (await hashPrefix(file)).digest('hex');
 }
 
+function interrupted(): InterruptedError {
+  return new InterruptedError('download interrupted', {next: 'run parako update again when ready; nothing was installed'});
+}
+
 /** Fetches a small file (a Sigstore bundle) whole, refusing anything over `maxBytes`. */
 export async function downloadSmallFile(url: string, file: string, maxBytes: number, client: Dispatcher, signal?: AbortSignal): Promise<void> {
   let response: Dispatcher.ResponseData;
   try {
     response = await request(url, {dispatcher: client, signal});
   } catch (error) {
+    // A signal is not a network problem: say what happened, not "check the network".
+    if (signal?.aborted) throw interrupted();
     throw new DownloadError(`cannot fetch ${url}: ${describeNetworkError(error)}`, {
       next: 'check the network and the feed server, then run parako update again; nothing was installed',
     });
@@ -254,6 +260,7 @@ export async function downloadSmallFile(url: string, file: string, maxBytes: num
     }
   } catch (error) {
     if (error instanceof DownloadError) throw error;
+    if (signal?.aborted) throw interrupted();
     throw new DownloadError(`fetching ${url} failed: ${describeNetworkError(error)}`);
   }
   await writeFile(file, Buffer.concat(chunks), {mode: 0o600});

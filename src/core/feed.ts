@@ -2,7 +2,7 @@ import semver from 'semver';
 import {type Dispatcher, request} from 'undici';
 import {z} from 'zod';
 
-import {DownloadError, RefusedError, UsageError} from './errors.js';
+import {DownloadError, InterruptedError, RefusedError, UsageError} from './errors.js';
 
 const MAX_INDEX_BYTES = 8 * 1024 * 1024;
 
@@ -61,6 +61,9 @@ export async function fetchIndex(url: string, expectedApp: string, client: Dispa
     body = await readCapped(response.body, MAX_INDEX_BYTES, url);
   } catch (error) {
     if (error instanceof DownloadError) throw error;
+    if (signal?.aborted) {
+      throw new InterruptedError(`interrupted while fetching the release feed ${url}; nothing was changed`, {next: 'run the command again when ready'});
+    }
     throw new DownloadError(`cannot fetch the release feed ${url}: ${describeNetworkError(error)}`, {
       next: 'check the network, the proxy (HTTPS_PROXY/NO_PROXY) and source.index in parako.json; nothing was changed',
       cause: error,

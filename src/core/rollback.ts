@@ -8,7 +8,7 @@ import {lastInstallOf, previousRelease, readHistory} from './history.js';
 import {Journal} from './journal.js';
 import {isRetained, listRetained, readCurrentVersion} from './layout.js';
 import {runMigration} from './migrate.js';
-import type {OperationEnv, OperationResult, OperationState} from './operation.js';
+import {type OperationEnv, type OperationResult, type OperationState, throwIfAborted} from './operation.js';
 import {exclusively} from './recover.js';
 import {restartAndCheck} from './restart.js';
 import {swapCurrent} from './swap.js';
@@ -57,6 +57,8 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
   try {
     await journal.phase('pre-swap');
     await env.hooks.run('pre-swap', {...ctx(), backup: {wanted: false, forced: false, skipped: false}});
+    // As in update: a signal before the swap stops the rollback with nothing changed.
+    throwIfAborted(env.signal, 'the rollback');
     if (install?.migrationRan === true && options.reverseMigration && !options.force && reverse !== undefined) {
       await journal.phase('migrate', {migrationStarted: true});
       await runMigration(env, reverse, releases.from!.path, 'reverse migration');

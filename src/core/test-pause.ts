@@ -1,16 +1,21 @@
 /**
  * Crash tests kill the real CLI at a named point: PARAKO_TEST_PAUSE_AT=<point> makes the run
- * stop there, say so on stderr, and wait to be killed. The points are the phases of the
- * journal plus `mid-download` (half the artifact on disk) and `mid-extract` (a staging dir
- * partly written). Unset, as it always is in production, each costs one environment lookup
- * and the code path is the same.
+ * stop there, say so on stderr, and wait to be killed — or, for SIGINT/SIGTERM, go on once
+ * the CLI's own handler has seen the signal, so a test can show what a signal at that point
+ * does. The points are the phases of the journal plus `mid-download` (half the artifact on
+ * disk) and `mid-extract` (a staging dir partly written). Unset, as it always is in
+ * production, each costs one environment lookup and the code path is the same.
  */
 export async function pauseForTests(point: string): Promise<void> {
   if (process.env.PARAKO_TEST_PAUSE_AT !== point) return;
   announce(point);
-  await new Promise<never>(() => {
-    setInterval(() => undefined, 60_000);
+  const keepAlive = setInterval(() => undefined, 60_000);
+  await new Promise<void>((resolve) => {
+    // Registered after the CLI's handler, so the operation's signal is already aborted.
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
   });
+  clearInterval(keepAlive);
 }
 
 /**

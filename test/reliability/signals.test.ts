@@ -1,0 +1,118 @@
+/**
+ * What Ctrl-C or `systemctl stop` (SIGINT/SIGTERM) does to a running update or rollback
+ * (DESIGN §6: signals are honoured up to the swap; after it the operation finishes). The real
+ * CLI is paused at each point with PARAKO_TEST_PAUSE_AT, sent SIGTERM, and lets the signal
+ * take its course: before the swap it must stop with exit 1 and leave the install dir as it
+ * was; from the swap on it must finish, because the service may already run the new code.
+ *
+ * `mid-extract` is not in the table: staging extracts synchronously, so a signal that arrives
+ * during the extraction is acted on when it ends, at the check before the swap — the `stage`
+ * row shows that path.
+ */
+import {randomBytes} from 'node:crypto';
+import {readdir} from 'node:fs/promises';
+import {join} from 'node:path';
+
+import {afterEach, describe, expect, it} from 'vitest';
+
+import type {ParakoProcess} from '../fixtures/cli.js';
+import type {SignedWorld} from '../fixtures/signed-world.js';
+import {currentTarget, currentVersionFile, exists, expectExit, expectUnchanged, explain, history, parako, releaseEntries, snapshotInstall, spawnInWorld, useInstalledWorlds} from '../integration/helpers.js';
+
+const worlds = useInstalledWorlds();
+const children: ParakoProcess[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await child.result.catch(() => undefined);
+  }
+});
+
+/** ~200 KB that gzip cannot shrink, so `mid-download` falls inside the body. */
+const bulk = (): Record<string, string> => ({'assets/blob.txt': randomBytes(150_000).toString('base64')});
+
+/** Starts `args` paused at `point`, sends SIGTERM, and returns how it ended. */
+async function signalledAt(world: SignedWorld, args: string[], point: string): Promise<Awaited<ParakoProcess['result']>> {
+  const child = spawnInWorld(world, args, {env: {PARAKO_TEST_PAUSE_AT: point}});
+  children.push(child);
+  await child.waitForOutput(new RegExp(`PARAKO_TEST_PAUSED_AT ${point}\\b`));
+  child.kill('SIGTERM');
+  const result = await child.result;
+  expect(result.signal, explain(result)).toBeNull();
+  expect(result.stderr).toContain('SIGTERM received: stopping at the next safe point');
+  return result;
+}
+
+/** Nothing an interrupted or finished run may leave: staging dirs, temp links, lock, journal. */
+async function expectNoLeftovers(world: SignedWorld): Promise<void> {
+  expect((await releaseEntries(world)).filter((name) => !/^v\d/.test(name)), 'leftovers in releases/').toEqual([]);
+  expect((await readdir(world.dir)).filter((name) => name.startsWith('current.tmp-')), 'temp links').toEqual([]);
+  expect(await exists(join(world.dir, '.parako', 'lock')), 'lock').toBe(false);
+  expect(await exists(join(world.dir, '.parako', 'state.json')), 'journal').toBe(false);
+}
+
+describe('a signal before the swap stops an update with nothing changed', () => {
+  it.each(['pre-download', 'download', 'mid-download', 'verify', 'post-verify', 'stage', 'pre-swap'])('SIGTERM at %s: exit 1, current on the old release, install dir unchanged', async (point) => {
+    const world = await worlds.installed();
+    await world.publish({version: '1.1.0', files: bulk()});
+    const before = await snapshotInstall(world);
+    const result = await signalledAt(world, ['update'], point);
+    expectExit(result, 1);
+    expect(result.stderr).toMatch(/interrupted|aborted/i);
+    expect(result.stderr).toMatch(/current is still v1\.0\.0/);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    await expectUnchanged(world, before, {ignoreReleasesDirMtime: true});
+    await expectNoLeftovers(world);
+    expect((await history(world)).at(-1)).toMatchObject({operation: 'update', outcome: 'failed', code: 1, from: '1.0.0', to: '1.1.0'});
+    // Nothing is left for the next run to recover, and it completes.
+    const next = await parako(world, ['update']);
+    expectExit(next, 0);
+    expect(next.stdout).not.toMatch(/interrupted/);
+    expect(await currentVersionFile(world)).toBe('1.1.0');
+  });
+});
+
+describe('a signal from the swap on lets the update finish', () => {
+  it.each(['swap', 'post-swap', 'restart', 'health', 'prune', 'notify'])('SIGTERM at %s: exit 0, current on the new release', async (point) => {
+    const world = await worlds.installed();
+    await world.publish({version: '1.1.0'});
+    const result = await signalledAt(world, ['update'], point);
+    expectExit(result, 0);
+    expect(await currentTarget(world)).toBe('releases/v1.1.0');
+    expect(await currentVersionFile(world)).toBe('1.1.0');
+    await expectNoLeftovers(world);
+    expect((await history(world)).at(-1)).toMatchObject({operation: 'update', outcome: 'updated', code: 0});
+  });
+});
+
+describe('rollback under a signal', () => {
+  async function updatedWorld(): Promise<SignedWorld> {
+    const world = await worlds.installed();
+    await world.publish({version: '1.1.0'});
+    expectExit(await parako(world, ['update']), 0);
+    return world;
+  }
+
+  it('SIGTERM at pre-swap: exit 1, current stays on the release being left, install dir unchanged', async () => {
+    const world = await updatedWorld();
+    const before = await snapshotInstall(world);
+    const result = await signalledAt(world, ['rollback'], 'pre-swap');
+    expectExit(result, 1);
+    expect(result.stderr).toMatch(/interrupted before the rollback; nothing was changed/);
+    expect(await currentTarget(world)).toBe('releases/v1.1.0');
+    await expectUnchanged(world, before);
+    await expectNoLeftovers(world);
+    expectExit(await parako(world, ['rollback']), 0);
+    expect(await currentVersionFile(world)).toBe('1.0.0');
+  });
+
+  it.each(['swap', 'post-swap', 'restart', 'health', 'notify'])('SIGTERM at %s: the rollback finishes, exit 0', async (point) => {
+    const world = await updatedWorld();
+    const result = await signalledAt(world, ['rollback'], point);
+    expectExit(result, 0);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    await expectNoLeftovers(world);
+    expect((await history(world)).at(-1)).toMatchObject({operation: 'rollback', outcome: 'rolled-back', code: 0});
+  });
+});
