@@ -1,8 +1,11 @@
+import {randomBytes} from 'node:crypto';
 import {readFileSync} from 'node:fs';
-import {mkdir, open, readFile, unlink} from 'node:fs/promises';
+import {link, mkdir, open, readFile, stat, unlink} from 'node:fs/promises';
 import {hostname} from 'node:os';
+import {dirname} from 'node:path';
+import {setTimeout as sleep} from 'node:timers/promises';
 
-import {LockHeldError} from './errors.js';
+import {DiskFullError, LockHeldError} from './errors.js';
 import type {Layout} from './layout.js';
 
 export interface LockOwner {
@@ -22,8 +25,8 @@ export interface HeldLock {
 }
 
 /**
- * Takes `.parako/lock` with O_EXCL so exactly one operation runs. A lock whose process is gone
- * is stale (the run was killed) and is taken over; a live one fails at once with code 4.
+ * Takes `.parako/lock` so exactly one operation runs. A lock whose process is gone is stale
+ * (the run was killed) and is taken over; a live one fails at once with code 4.
  */
 export async function acquireLock(layout: Layout, command: string): Promise<HeldLock> {
   await mkdir(layout.stateDir, {recursive: true, mode: 0o700});
@@ -35,7 +38,7 @@ export async function acquireLock(layout: Layout, command: string): Promise<Held
     host: hostname(),
   };
   let tookOverFrom: LockOwner | undefined;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 50; attempt++) {
     if (await tryCreate(layout.lockFile, owner)) {
       return {
         owner,
@@ -56,18 +59,41 @@ export async function acquireLock(layout: Layout, command: string): Promise<Held
         {next: 'wait for it to finish (parako status shows its progress); nothing was changed'},
       );
     }
-    // Re-read right before removing so we never delete a lock a live process took meanwhile.
-    const again = await readOwner(layout.lockFile);
-    if (again !== undefined && sameOwner(again, holder)) {
-      await unlink(layout.lockFile).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
-      tookOverFrom = holder;
-    }
+    const removed = await removeStaleLock(layout, holder, owner);
+    if (removed === 'busy') await sleep(20 + Math.floor(Math.random() * 30));
+    if (removed === 'removed') tookOverFrom = holder;
   }
   throw new LockHeldError(`could not take ${layout.lockFile}: other parako processes keep taking it`, {
     next: 'run parako status, then try again',
   });
+}
+
+/** A takeover that died holding the takeover lock is presumed gone after this long. */
+const TAKEOVER_STALE_MS = 10_000;
+
+/**
+ * Removes the lock of a dead `holder`, unless it changed meanwhile. Only the holder of
+ * `lock.takeover` may remove someone else's lock: without it, two processes could both judge
+ * the same lock stale, and the slower one would delete the lock the faster one just took.
+ */
+async function removeStaleLock(layout: Layout, holder: LockOwner, me: LockOwner): Promise<'removed' | 'changed' | 'busy'> {
+  const takeover = `${layout.lockFile}.takeover`;
+  if (!(await tryCreate(takeover, me))) {
+    const age = await stat(takeover).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const taker = await readOwner(takeover);
+    if (taker !== undefined && !isAlive(taker) && age > TAKEOVER_STALE_MS) await unlink(takeover).catch(() => undefined);
+    return 'busy';
+  }
+  try {
+    const again = await readOwner(layout.lockFile);
+    if (again === undefined || !sameOwner(again, holder)) return 'changed';
+    await unlink(layout.lockFile).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    return 'removed';
+  } finally {
+    await unlink(takeover).catch(() => undefined);
+  }
 }
 
 /** The current holder of the lock, if any, and whether that process still runs. */
@@ -76,21 +102,36 @@ export async function inspectLock(layout: Layout): Promise<{owner: LockOwner; al
   return owner === undefined ? undefined : {owner, alive: isAlive(owner)};
 }
 
+/**
+ * Publishes a complete lock file or fails with false when one exists: the owner is written and
+ * fsynced under a private name, then hard-linked to `file`, which fails with EEXIST atomically.
+ * A reader can never see the lock empty, as it could between an O_EXCL create and its write.
+ */
 async function tryCreate(file: string, owner: LockOwner): Promise<boolean> {
-  let handle;
+  const draft = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
-    handle = await open(file, 'wx', 0o600);
+    const handle = await open(draft, 'wx', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(owner) + '\n');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await link(draft, file);
+    return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new DiskFullError(`no space left on ${dirname(file)} to take the lock; nothing was changed`, {
+        next: 'free space on that filesystem (parako prune removes old releases once there is room for its lock), then run the command again',
+        cause: error,
+      });
+    }
     throw error;
-  }
-  try {
-    await handle.writeFile(JSON.stringify(owner) + '\n');
-    await handle.sync();
   } finally {
-    await handle.close();
+    await unlink(draft).catch(() => undefined);
   }
-  return true;
 }
 
 async function readOwner(file: string): Promise<LockOwner | undefined> {
@@ -113,7 +154,7 @@ async function readOwner(file: string): Promise<LockOwner | undefined> {
       };
     }
   } catch {
-    // An empty or torn lock file is what a kill between create and write leaves: treat as dead.
+    // Lock files are published whole, so an empty or torn one is not from a live parako: dead.
   }
   return {pid: 0, startedAt: 'unknown', command: 'unknown (unreadable lock file)', host: 'unknown'};
 }

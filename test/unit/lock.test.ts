@@ -1,4 +1,5 @@
-import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
+import {spawn} from 'node:child_process';
+import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
@@ -45,4 +46,51 @@ describe('operation lock', () => {
     expect(held.tookOverFrom).toBeDefined();
     await held.release();
   });
+});
+
+describe('operation lock under contention', () => {
+  let layout: Layout;
+  beforeEach(async () => {
+    layout = new Layout(await mkdtemp(join(tmpdir(), 'parako-lock-race-')));
+  });
+  afterEach(async () => {
+    await rm(layout.dir, {recursive: true, force: true});
+  });
+
+  /**
+   * Ten processes released at the same instant on a lock left by a dead run: each one that
+   * gets it holds it for a second. A lock seen half-written, or a stale lock removed twice,
+   * would let two of them in at once.
+   */
+  it('lets exactly one of ten simultaneous processes take over a stale lock, round after round', async () => {
+    const lockModule = new URL('../../src/core/lock.ts', import.meta.url).pathname;
+    const layoutModule = new URL('../../src/core/layout.ts', import.meta.url).pathname;
+    const child = `
+      const {acquireLock} = await import(${JSON.stringify(lockModule)});
+      const {Layout} = await import(${JSON.stringify(layoutModule)});
+      const [dir, at] = process.argv.slice(-2);
+      while (Date.now() < Number(at)) {}
+      try {
+        const lock = await acquireLock(new Layout(dir), 'race');
+        console.log('GOT ' + Date.now());
+        await new Promise((r) => setTimeout(r, 1000));
+        await lock.release();
+      } catch (e) { console.log('HELD ' + e.code); }`;
+    for (let round = 0; round < 3; round++) {
+      await mkdir(layout.stateDir, {recursive: true});
+      await writeFile(layout.lockFile, JSON.stringify({pid: 2 ** 22 + 4242, startedAt: `round ${round}`, command: 'update', host: hostname()}));
+      const at = String(Date.now() + 2500);
+      const outputs = await Promise.all(
+        Array.from({length: 10}, () => new Promise<string>((resolve) => {
+          const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child, layout.dir, at], {stdio: ['ignore', 'pipe', 'inherit']});
+          let out = '';
+          proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+          proc.on('close', () => resolve(out.trim()));
+        })),
+      );
+      expect(outputs.filter((line) => line.startsWith('GOT')), `round ${round}: ${outputs.join(' | ')}`).toHaveLength(1);
+      expect(outputs.filter((line) => line === 'HELD 4'), `round ${round}: ${outputs.join(' | ')}`).toHaveLength(9);
+      expect((await readdir(layout.stateDir)).filter((name) => name !== 'lock'), 'drafts or takeover marks left').toEqual([]);
+    }
+  }, 60_000);
 });
