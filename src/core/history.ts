@@ -32,6 +32,10 @@ export interface HistoryEntry {
   durationMs: number;
   message?: string;
   records?: Record<string, unknown>;
+  /** On an `interrupted` line: the phase the dead run had reached. */
+  phase?: string;
+  /** On an `interrupted` line: the release `current` was left on by the recovery. */
+  currentAfter?: string | null;
 }
 
 export async function appendHistory(layout: Layout, entry: HistoryEntry): Promise<void> {
@@ -71,19 +75,25 @@ export function badVersions(history: HistoryEntry[]): Set<string> {
   for (const entry of history) {
     if (entry.to === null) continue;
     if (entry.operation === 'update' && (entry.outcome === 'auto-rolled-back' || entry.outcome === 'unhealthy')) bad.add(entry.to);
+    // Killed during its automatic rollback: the health check had already failed.
+    if (entry.operation === 'update' && entry.outcome === 'interrupted' && entry.phase === 'rollback') bad.add(entry.to);
     // A later healthy install of the same version, asked for explicitly, clears the mark.
     if (entry.operation === 'update' && (entry.outcome === 'updated' || entry.outcome === 'installed')) bad.delete(entry.to);
   }
   return bad;
 }
 
-/** The update that installed `version` most recently and succeeded. */
+/**
+ * The update that installed `version` most recently and left it current: one that succeeded,
+ * one that stayed unhealthy, or one that was killed after the swap and whose recovery left
+ * `current` on it (so `rollback` knows where to go back to and whether a migration ran).
+ */
 export function lastInstallOf(history: HistoryEntry[], version: string): HistoryEntry | undefined {
   for (let index = history.length - 1; index >= 0; index--) {
     const entry = history[index]!;
-    if (entry.operation === 'update' && entry.to === version && (entry.outcome === 'updated' || entry.outcome === 'installed' || entry.outcome === 'unhealthy')) {
-      return entry;
-    }
+    if (entry.operation !== 'update' || entry.to !== version) continue;
+    if (entry.outcome === 'updated' || entry.outcome === 'installed' || entry.outcome === 'unhealthy') return entry;
+    if (entry.outcome === 'interrupted' && entry.currentAfter === version) return entry;
   }
   return undefined;
 }

@@ -59,6 +59,13 @@ export async function recoverInterrupted(env: OperationEnv): Promise<Recovery | 
       await rm(layout.currentLink, {force: true});
       actions.push('current removed (the interrupted first install had not restarted anything)');
     }
+  } else if (found.operation === 'update' && found.phase === 'rollback') {
+    // The health check had failed and the automatic rollback was under way.
+    actions.push(
+      current === found.to
+        ? `v${found.to} had failed its health check and was being rolled back: it is marked bad; current stays on v${found.to}: run parako rollback to go back to v${found.from ?? 'the previous release'}`
+        : `v${found.to} had failed its health check and is marked bad; current is back on v${current ?? 'nothing'}: check that the service runs it (restart it if not)`,
+    );
   } else if (swapped && current === found.to) {
     actions.push(
       `current stays on v${found.to}: the run was interrupted during ${found.phase}${found.migrationStarted ? ' after the migration started' : ''}; check the service, then run parako status (and parako rollback if it is unhealthy)`,
@@ -79,6 +86,8 @@ export async function recoverInterrupted(env: OperationEnv): Promise<Recovery | 
     backup: null,
     durationMs: 0,
     message: `${summary}${actions.length > 0 ? `; ${actions.join('; ')}` : ''}`,
+    phase: found.phase,
+    currentAfter: after ?? null,
   });
   await rm(layout.journalFile, {force: true});
   return {found, actions};
@@ -94,6 +103,14 @@ async function removeLeftovers(env: OperationEnv): Promise<string[]> {
       actions.push(`removed releases/${name}`);
     }
   }
+  for (const name of await list(layout.stateDir)) {
+    // Drafts of lock files (lock.ts) whose writer died before publishing or removing them.
+    const writer = /^lock(?:\.takeover)?\.(\d+)-[0-9a-f]+\.tmp$/.exec(name)?.[1];
+    if (writer !== undefined && !processExists(Number(writer))) {
+      await rm(join(layout.stateDir, name), {force: true});
+      actions.push(`removed .parako/${name}`);
+    }
+  }
   for (const name of await list(layout.dir)) {
     if (name.startsWith('current.tmp-')) {
       await rm(join(layout.dir, name), {force: true});
@@ -101,6 +118,15 @@ async function removeLeftovers(env: OperationEnv): Promise<string[]> {
     }
   }
   return actions;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function list(dir: string): Promise<string[]> {

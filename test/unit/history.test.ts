@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest';
 
-import {badVersions, type HistoryEntry, previousRelease} from '../../src/core/history.js';
+import {badVersions, type HistoryEntry, lastInstallOf, previousRelease} from '../../src/core/history.js';
 import {planPrune} from '../../src/core/prune.js';
 
 function entry(operation: 'update' | 'rollback', from: string | null, to: string, outcome: HistoryEntry['outcome']): HistoryEntry {
@@ -21,6 +21,22 @@ describe('history', () => {
     expect(badVersions(history)).toEqual(new Set(['1.1.0']));
     history.push(entry('update', '1.0.0', '1.1.0', 'updated'));
     expect(badVersions(history)).toEqual(new Set());
+  });
+
+  it('counts an update killed after the swap, whose recovery left it current, as the install rollback goes back from', () => {
+    const killed = {...entry('update', '1.0.0', '1.1.0', 'interrupted'), migrationRan: true, phase: 'restart', currentAfter: '1.1.0'};
+    const history = [entry('update', null, '1.0.0', 'installed'), killed];
+    expect(previousRelease(history, '1.1.0')).toBe('1.0.0');
+    expect(lastInstallOf(history, '1.1.0')).toMatchObject({migrationRan: true});
+    // Killed before the swap (or re-aimed back by recovery): it installed nothing.
+    const undone = {...killed, phase: 'post-swap', currentAfter: '1.0.0'};
+    expect(lastInstallOf([entry('update', null, '1.0.0', 'installed'), undone], '1.1.0')).toBeUndefined();
+  });
+
+  it('marks a version bad when its run was killed during the automatic rollback', () => {
+    const killed = {...entry('update', '1.0.0', '1.1.0', 'interrupted'), phase: 'rollback', currentAfter: '1.1.0'};
+    expect(badVersions([killed])).toEqual(new Set(['1.1.0']));
+    expect(badVersions([{...killed, phase: 'restart'}])).toEqual(new Set());
   });
 });
 
