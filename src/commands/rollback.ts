@@ -12,7 +12,7 @@ Refuses (exit 5) to roll code back over a migration unless --reverse-migration o
 
   static override flags = {
     to: Flags.string({description: 'a retained version (vA.B.C or A.B.C)'}),
-    'reverse-migration': Flags.boolean({description: "run the current release's declared reverse migration first", default: false}),
+    'reverse-migration': Flags.boolean({description: "run the current release's declared reverse migration first", default: false, exclusive: ['force']}),
     force: Flags.boolean({description: 'roll back over a migration you have already reverted yourself', default: false}),
     restart: Flags.boolean({description: 'restart the service and check health (--no-restart skips both)', default: true, allowNo: true}),
   };

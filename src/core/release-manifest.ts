@@ -1,5 +1,5 @@
 import {createReadStream} from 'node:fs';
-import {lstat, readFile} from 'node:fs/promises';
+import {lstat, open, readFile} from 'node:fs/promises';
 import {join, posix} from 'node:path';
 import {Parser, type ReadEntry} from 'tar';
 import {z} from 'zod';
@@ -66,9 +66,14 @@ export function checkManifestBinding(manifest: ReleaseManifest, app: string, ver
  * archive (most of a second for a large release).
  */
 export async function readManifestFromArtifact(artifact: string): Promise<ReleaseManifest> {
+  await refuseNonGzip(artifact);
   const source = createReadStream(artifact);
-  const found = await new Promise<{text?: string; tooBig?: boolean}>((resolve, reject) => {
+  const found = await new Promise<{text?: string; tooBig?: boolean; notTar?: string}>((resolve, reject) => {
     const parser = new Parser({
+      // node-tar only warns about a stream that is no tar archive, and then ends as if empty.
+      onwarn: (code, message) => {
+        if (code === 'TAR_BAD_ARCHIVE') resolve({notTar: String(message)});
+      },
       filter: (path) => isManifestPath(path),
       onReadEntry: (entry: ReadEntry) => {
         if (entry.type !== 'File' && entry.type !== 'OldFile') return entry.resume();
@@ -86,6 +91,11 @@ export async function readManifestFromArtifact(artifact: string): Promise<Releas
     source.on('error', reject);
     source.pipe(parser);
   }).finally(() => source.destroy());
+  if (found.notTar !== undefined) {
+    throw new VerificationError(`the artifact is not a gzip tarball (${found.notTar}); nothing was installed`, {
+      next: 'the signed release is corrupt or not a gzip tarball: tell the publisher',
+    });
+  }
   if (found.tooBig === true) throw new VerificationError(`release.json in ${artifact} is larger than ${MAX_MANIFEST_BYTES} bytes`);
   if (found.text === undefined) {
     throw new VerificationError(`the artifact has no release.json at its root`, {
@@ -116,4 +126,19 @@ export async function readManifestFromDir(dir: string): Promise<ReleaseManifest>
 
 function isManifestPath(path: string): boolean {
   return posix.normalize(path.replace(/^\.\//, '')) === MANIFEST_FILE;
+}
+
+/** DESIGN §4: the artifact is a gzip tarball; anything else would be read as a raw tar. */
+async function refuseNonGzip(artifact: string): Promise<void> {
+  const handle = await open(artifact, 'r');
+  try {
+    const {buffer, bytesRead} = await handle.read(Buffer.alloc(2), 0, 2, 0);
+    if (bytesRead < 2 || buffer[0] !== 0x1f || buffer[1] !== 0x8b) {
+      throw new VerificationError('the artifact is not a gzip tarball (no gzip header); nothing was installed', {
+        next: 'the signed release is corrupt or not a gzip tarball: tell the publisher',
+      });
+    }
+  } finally {
+    await handle.close();
+  }
 }

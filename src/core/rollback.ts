@@ -2,7 +2,7 @@ import semver from 'semver';
 
 import type {Release} from '../hooks/context.js';
 import {hookContext, retainedRelease} from './context.js';
-import {ExitCode, exitCodeOf, messageOf, ParakoError, RefusedError} from './errors.js';
+import {ExitCode, exitCodeOf, messageOf, ParakoError, RefusedError, UsageError} from './errors.js';
 import {finishOperation} from './finish.js';
 import {lastInstallOf, previousRelease, readHistory} from './history.js';
 import {Journal} from './journal.js';
@@ -100,7 +100,11 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
 async function chooseTarget(env: OperationEnv, current: string, asked: string | undefined, previous: string | undefined): Promise<string> {
   const retained = (await listRetained(env.layout)).map((r) => `v${r.version}`).join(', ') || 'none';
   if (asked !== undefined) {
-    const version = asked.replace(/^v/, '');
+    // Checked before it becomes a path: releases/v../../x would be outside releases/.
+    const version = semver.valid(asked.replace(/^v/, ''));
+    if (version === null) {
+      throw new UsageError(`--to "${asked}" is not a version (vA.B.C or A.B.C); retained: ${retained}`, {next: 'pick a retained release with --to. Nothing was changed.'});
+    }
     if (version === current) throw new RefusedError(`v${version} is already current; nothing to roll back`);
     if (!(await isRetained(env.layout, version))) {
       throw new RefusedError(`v${version} is not retained in ${env.layout.releasesDir} (retained: ${retained})`, {
