@@ -8,6 +8,7 @@ import {type Dispatcher, request} from 'undici';
 
 import {DiskFullError, DownloadError, InterruptedError} from './errors.js';
 import {describeNetworkError} from './feed.js';
+import {isRedirectLoop, tooManyRedirects} from './http.js';
 import type {Logger} from './logger.js';
 import {pauseForTests} from './test-pause.js';
 
@@ -77,6 +78,7 @@ async function fetchOnce(req: DownloadRequest): Promise<string> {
       headers: have > 0 ? {range: `bytes=${have}-`} : {},
     });
   } catch (error) {
+    if (isRedirectLoop(error)) throw new DownloadError(`download of ${req.url} failed: ${describeNetworkError(error)}`, {next: REDIRECT_NEXT});
     throw new RetryableError(describeNetworkError(error));
   }
   const offset = await checkResponse(req, response, have);
@@ -142,6 +144,8 @@ async function checkResponse(req: DownloadRequest, response: Dispatcher.Response
     throw new RetryableError('server refused to resume the partial download');
   } else {
     await response.body.dump().catch(() => undefined);
+    const redirected = tooManyRedirects(req.url, statusCode);
+    if (redirected !== undefined) throw new DownloadError(`download failed: ${redirected}`, {next: REDIRECT_NEXT});
     const message = `server answered HTTP ${statusCode}`;
     if (statusCode >= 500 || statusCode === 429 || statusCode === 408) throw new RetryableError(message);
     throw new DownloadError(`download of ${req.url} failed: ${message}`, {
@@ -228,6 +232,8 @@ export async function hashFile(file: string): Promise<string> {
   return (await hashPrefix(file)).digest('hex');
 }
 
+const REDIRECT_NEXT = 'the feed server (or something in front of it) is misconfigured: tell the publisher; nothing was installed';
+
 function interrupted(): InterruptedError {
   return new InterruptedError('download interrupted', {next: 'run parako update again when ready; nothing was installed'});
 }
@@ -243,6 +249,11 @@ export async function downloadSmallFile(url: string, file: string, maxBytes: num
     throw new DownloadError(`cannot fetch ${url}: ${describeNetworkError(error)}`, {
       next: 'check the network and the feed server, then run parako update again; nothing was installed',
     });
+  }
+  const redirected = tooManyRedirects(url, response.statusCode);
+  if (redirected !== undefined) {
+    await response.body.dump().catch(() => undefined);
+    throw new DownloadError(`fetching failed: ${redirected}`, {next: REDIRECT_NEXT});
   }
   if (response.statusCode !== 200) {
     await response.body.dump().catch(() => undefined);

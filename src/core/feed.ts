@@ -3,6 +3,7 @@ import {type Dispatcher, request} from 'undici';
 import {z} from 'zod';
 
 import {DownloadError, InterruptedError, RefusedError, UsageError} from './errors.js';
+import {isRedirectLoop, tooManyRedirects} from './http.js';
 
 const MAX_INDEX_BYTES = 8 * 1024 * 1024;
 
@@ -52,6 +53,11 @@ export async function fetchIndex(url: string, expectedApp: string, client: Dispa
   let body: string;
   try {
     const response = await request(url, {dispatcher: client, signal, headers: {accept: 'application/json'}});
+    const redirected = tooManyRedirects(url, response.statusCode);
+    if (redirected !== undefined) {
+      await response.body.dump();
+      throw new DownloadError(`the release feed ${redirected}`, {next: 'check source.index in parako.json (the final URL, not one that redirects); nothing was changed'});
+    }
     if (response.statusCode !== 200) {
       await response.body.dump();
       throw new DownloadError(`the release feed ${url} answered HTTP ${response.statusCode}`, {
@@ -193,6 +199,7 @@ async function readCapped(body: AsyncIterable<Buffer>, limit: number, url: strin
 
 export function describeNetworkError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
+  if (isRedirectLoop(error)) return 'the server redirects in a loop (to the URL it was asked for)';
   const code = (error as {code?: string}).code;
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
   return code === undefined ? `${error.message}${cause}` : `${error.message} (${code})${cause}`;

@@ -9,6 +9,8 @@ export interface HttpTimeouts {
 
 export const DEFAULT_TIMEOUTS: HttpTimeouts = {connectMs: 15_000, headersMs: 30_000, idleMs: 30_000};
 
+export const MAX_REDIRECTS = 5;
+
 /**
  * The one HTTP client of parako: HTTP(S)_PROXY / NO_PROXY from the environment (undici's
  * EnvHttpProxyAgent), connect / header / idle-body timeouts, and at most 5 redirects.
@@ -22,7 +24,7 @@ export function createHttpClient(timeouts: HttpTimeouts = timeoutsFromEnv()): Di
   // proxyTunnel false: plain http:// goes to the proxy as an ordinary forward request, as
   // squid and most corporate proxies expect (they refuse CONNECT to port 80); https:// still
   // tunnels with CONNECT.
-  return new EnvHttpProxyAgent({...options, proxyTunnel: false} as EnvHttpProxyAgent.Options).compose(interceptors.redirect({maxRedirections: 5}));
+  return new EnvHttpProxyAgent({...options, proxyTunnel: false} as EnvHttpProxyAgent.Options).compose(interceptors.redirect({maxRedirections: MAX_REDIRECTS}));
 }
 
 /** PARAKO_HTTP_IDLE_TIMEOUT_MS etc. let a slow link (or a test) tune the timeouts. */
@@ -36,4 +38,18 @@ export function timeoutsFromEnv(env: NodeJS.ProcessEnv = process.env): HttpTimeo
     headersMs: read('PARAKO_HTTP_HEADERS_TIMEOUT_MS', DEFAULT_TIMEOUTS.headersMs),
     idleMs: read('PARAKO_HTTP_IDLE_TIMEOUT_MS', DEFAULT_TIMEOUTS.idleMs),
   };
+}
+
+/**
+ * A redirect answer that reached the caller means the redirect interceptor gave up: the
+ * server sent more than MAX_REDIRECTS in a row. Said as such, not as an unexpected status.
+ */
+export function tooManyRedirects(url: string, statusCode: number): string | undefined {
+  if (statusCode < 300 || statusCode >= 400) return undefined;
+  return `${url} still redirects (HTTP ${statusCode}) after ${MAX_REDIRECTS} redirects: the server redirects without end`;
+}
+
+/** undici refuses a redirect to the URL it is already on; a loop does not go away on retry. */
+export function isRedirectLoop(error: unknown): boolean {
+  return error instanceof Error && /redirect loop/i.test(error.message);
 }

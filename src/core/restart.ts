@@ -1,4 +1,5 @@
 import type {Release} from '../hooks/context.js';
+import {FIRST_PARTY_SCOPE} from '../hooks/runner.js';
 import {hookContext} from './context.js';
 import {messageOf} from './errors.js';
 import {checkHealth, describeHealth} from './health.js';
@@ -30,10 +31,15 @@ export async function restartAndCheck(env: OperationEnv, state: OperationState, 
   } else {
     try {
       await env.hooks.run('restart', base);
-      env.out.say('service restarted');
     } catch (error) {
       return {healthy: false, reason: messageOf(error)};
     }
+    // The bundled supervisor plugins do nothing without a supervisor in parako.json, so only a
+    // configured supervisor, or an in-house restart hook, has restarted anything.
+    const inHouse = [...new Set(env.hooks.at('restart').filter((hook) => !hook.plugin.startsWith(FIRST_PARTY_SCOPE)).map((hook) => hook.plugin))];
+    if (env.config.supervisor !== undefined) env.out.say('service restarted');
+    else if (inHouse.length > 0) env.out.say(`restart hooks ran (${inHouse.join(', ')}); no supervisor configured`);
+    else env.out.say('no supervisor configured: restart the service yourself so it runs the new release');
   }
   await journal?.phase('health');
   const health = env.config.health;
