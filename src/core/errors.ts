@@ -114,7 +114,7 @@ export class DiskFullError extends ParakoError {
   readonly reason = 'disk-full';
 }
 
-/** Staging failed for a reason of this host (disk full, permissions). The staging dir was removed. */
+/** Staging failed for a reason of this host (permissions, a read-only fs). The staging dir was removed. */
 export class StageError extends ParakoError {
   readonly code = ExitCode.unexpected;
   readonly reason = 'stage';
