@@ -2,13 +2,14 @@ import {tmpdir} from 'node:os';
 import {Command, Flags, type Interfaces} from '@oclif/core';
 
 import {type HostConfig, loadConfig} from '../core/config.js';
-import {ExitCode, exitCodeOf, messageOf, ParakoError, UsageError} from '../core/errors.js';
+import {exitCodeOf, messageOf, ParakoError, UsageError} from '../core/errors.js';
 import {createHttpClient} from '../core/http.js';
 import {DEFAULT_DIR, Layout, refuseSourceInstall} from '../core/layout.js';
 import {createLogger, LOG_LEVELS, type Logger, type LogLevel} from '../core/logger.js';
 import type {OperationEnv, OperationResult} from '../core/operation.js';
 import {discoverHooks, HookRunner} from '../hooks/runner.js';
 import {unloadedPlugins} from '../hooks/store.js';
+import {printResult} from './print-result.js';
 import {Terminal} from './terminal.js';
 
 export type BaseFlags = Interfaces.InferredFlags<(typeof ParakoCommand)['baseFlags']>;
@@ -46,7 +47,7 @@ export abstract class ParakoCommand extends Command {
     } catch (error) {
       result = this.errorResult(error);
     }
-    this.print(result);
+    printResult(result, this.json);
     process.exitCode = result.code;
   }
 
@@ -110,22 +111,6 @@ export abstract class ParakoCommand extends Command {
       reason: error instanceof ParakoError ? error.reason : 'unexpected',
       next: error instanceof ParakoError ? error.next : 'this is a bug or an unexpected condition: see .parako/parako.log; the install dir is unchanged or is recovered by the next run',
     };
-  }
-
-  private print(result: OperationResult): void {
-    if (this.json) {
-      process.stdout.write(JSON.stringify(result) + '\n');
-      return;
-    }
-    if (result.code === ExitCode.ok) {
-      if (result.message !== '') process.stdout.write(`${result.message}\n`);
-    } else {
-      process.stderr.write(`parako: ${result.message}\n`);
-    }
-    if (result.next !== undefined && result.next !== '') {
-      const stream = result.code === ExitCode.ok ? process.stdout : process.stderr;
-      stream.write(`next: ${result.next.split('\n').join('\n      ')}\n`);
-    }
   }
 
   /** First SIGINT/SIGTERM: stop before the swap; after it the operation finishes. A second one exits. */

@@ -17,7 +17,7 @@ import {describe, expect, it} from 'vitest';
 import {releaseArtifactPath} from '../fixtures/release.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {generateTestKeyPair} from '../fixtures/sigstore.js';
-import {tgzBytes} from '../fixtures/tar-writer.js';
+import {tarBytes, tgzBytes} from '../fixtures/tar-writer.js';
 import {explain, expectExit, expectUnchanged, parako, snapshotInstall, useInstalledWorlds} from '../integration/helpers.js';
 import {
   all,
@@ -162,6 +162,15 @@ const CASES: BadInput[] = [
     code: 3,
     // Not "no release.json": the operator must learn that the file is no archive at all.
     message: /the artifact is not a (gzip )?tar(ball| archive)|Unrecognized archive format/,
+  },
+  {
+    // DESIGN §4: the artifact is a gzip tarball; a raw tar is not read as one.
+    name: 'an uncompressed tar of a good release (signed)',
+    category: 'archive',
+    setup: signedBytes((entries) => tarBytes(entries)),
+    args: ['update'],
+    code: 3,
+    message: /the artifact is not a gzip tarball \(no gzip header\); nothing was installed/,
   },
   {
     name: 'gzip of bytes that are not a tar archive (signed)',
@@ -669,7 +678,23 @@ const CASES: BadInput[] = [
     setup: goodRelease,
     args: ['upgrade'],
     code: 2,
-    message: /command upgrade not found/,
+    message: /"upgrade" is not a parako command/,
+  },
+  {
+    name: 'a version as an argument, not a flag (update 1.1.0)',
+    category: 'flags',
+    setup: goodRelease,
+    args: ['update', '1.1.0'],
+    code: 2,
+    message: /update takes the version as a flag, not as an argument \("1\.1\.0"\)\nnext: parako update --version 1\.1\.0/,
+  },
+  {
+    name: 'a subcommand that does not exist (plugins instal)',
+    category: 'flags',
+    setup: goodRelease,
+    args: ['plugins', 'instal', 'x'],
+    code: 2,
+    message: /"plugins instal" is not a parako command/,
   },
 ];
 
