@@ -3,7 +3,7 @@ import {type Dispatcher, request} from 'undici';
 import {z} from 'zod';
 
 import {DownloadError, InterruptedError, RefusedError, UsageError} from './errors.js';
-import {isRedirectLoop, tooManyRedirects} from './http.js';
+import {type HttpTimeouts, isRedirectLoop, timeoutsFromEnv, tooManyRedirects} from './http.js';
 
 const MAX_INDEX_BYTES = 8 * 1024 * 1024;
 
@@ -197,9 +197,18 @@ async function readCapped(body: AsyncIterable<Buffer>, limit: number, url: strin
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** undici's timeout codes, in the operator's words, with the variable that sets each. */
+const TIMEOUT_HINTS: Record<string, [string, string, keyof HttpTimeouts]> = {
+  UND_ERR_CONNECT_TIMEOUT: ['the server did not accept the connection in time', 'PARAKO_HTTP_CONNECT_TIMEOUT_MS', 'connectMs'],
+  UND_ERR_HEADERS_TIMEOUT: ['the server did not answer in time', 'PARAKO_HTTP_HEADERS_TIMEOUT_MS', 'headersMs'],
+  UND_ERR_BODY_TIMEOUT: ['the server stopped sending in the middle of the body (idle timeout)', 'PARAKO_HTTP_IDLE_TIMEOUT_MS', 'idleMs'],
+};
+
 export function describeNetworkError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   if (isRedirectLoop(error)) return 'the server redirects in a loop (to the URL it was asked for)';
+  const timeout = TIMEOUT_HINTS[(error as {code?: string}).code ?? ''];
+  if (timeout !== undefined) return `${timeout[0]} (${timeout[1]}=${timeoutsFromEnv()[timeout[2]]} ms; raise it for a slow link)`;
   const code = (error as {code?: string}).code;
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
   return code === undefined ? `${error.message}${cause}` : `${error.message} (${code})${cause}`;
