@@ -16,6 +16,7 @@ import {join} from 'node:path';
 import {afterEach, describe, expect, it} from 'vitest';
 
 import type {ParakoProcess} from '../fixtures/cli.js';
+import {makeRecordingPlugin} from '../fixtures/plugin.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {currentTarget, currentVersionFile, exists, expectExit, expectUnchanged, explain, history, parako, releaseEntries, snapshotInstall, spawnInWorld, useInstalledWorlds} from '../integration/helpers.js';
 
@@ -114,5 +115,42 @@ describe('rollback under a signal', () => {
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     await expectNoLeftovers(world);
     expect((await history(world)).at(-1)).toMatchObject({operation: 'rollback', outcome: 'rolled-back', code: 0});
+  });
+});
+
+describe('a second signal', () => {
+  it('exits 130 at once, even inside a hook that hangs after the swap, and the next run recovers', async () => {
+    const world = await worlds.installed();
+    await world.publish({version: '1.1.0'});
+    const plugin = await makeRecordingPlugin(world.root, 'parako-plugin-stuck', {'post-swap': {hang: true}});
+    const child = spawnInWorld(world, ['update'], {env: plugin.env});
+    children.push(child);
+    await child.waitForOutput(/current -> releases\/v1\.1\.0/);
+    // Signalled once the hook really hangs, so the journal says post-swap.
+    const deadline = Date.now() + 20_000;
+    while (!(await plugin.calls()).some((call) => call.point === 'post-swap')) {
+      if (Date.now() > deadline) throw new Error('the post-swap hook never ran');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // After the swap the first signal is noted and the run goes on (into the hanging hook) ...
+    child.kill('SIGTERM');
+    await child.waitForOutput(/SIGTERM received: stopping at the next safe point \(again to force\)/);
+    expect(child.exitCode).toBeNull();
+    // ... the second one is the operator insisting: out at once, like a kill.
+    child.kill('SIGTERM');
+    const result = await child.result;
+    expectExit(result, 130);
+    expect(await currentTarget(world)).toBe('releases/v1.1.0');
+    expect(await exists(join(world.dir, '.parako', 'state.json')), 'the journal of the forced exit').toBe(true);
+
+    const status = await parako(world, ['status']);
+    expectExit(status, 0);
+    expect(status.stdout).toMatch(/interrupted: update v1\.0\.0 -> v1\.1\.0 stopped during post-swap/);
+    // The service was never restarted onto v1.1.0: recovery re-aims current, then the update completes.
+    const next = await parako(world, ['update']);
+    expectExit(next, 0);
+    expect(next.stdout).toMatch(/current re-aimed at v1\.0\.0 \(the interrupted run had swapped but not restarted\)/);
+    expect(await currentVersionFile(world)).toBe('1.1.0');
+    await expectNoLeftovers(world);
   });
 });

@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process';
-import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises';
 import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
@@ -38,6 +38,22 @@ describe('operation lock', () => {
     expect(JSON.parse(await readFile(layout.lockFile, 'utf8'))).toMatchObject({pid: process.pid});
     await held.release();
   });
+
+  it('clears the takeover mark of a run that died mid-takeover once it is old, and not before', async () => {
+    await mkdir(layout.stateDir, {recursive: true});
+    const dead = {pid: 2 ** 22 + 777, startedAt: '2026-01-01T00:00:00.000Z', command: 'update', host: hostname()};
+    await writeFile(layout.lockFile, JSON.stringify(dead));
+    const mark = `${layout.lockFile}.takeover`;
+    await writeFile(mark, JSON.stringify(dead));
+    // A fresh mark may belong to a taker that is about to finish: wait, then give up with exit 4.
+    await expect(acquireLock(layout, 'update')).rejects.toBeInstanceOf(LockHeldError);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(mark, old, old);
+    const held = await acquireLock(layout, 'update');
+    expect(held.tookOverFrom).toMatchObject({pid: dead.pid});
+    await held.release();
+    expect(await readdir(layout.stateDir)).toEqual([]);
+  }, 20_000);
 
   it('treats an empty lock file (killed between create and write) as stale', async () => {
     await mkdir(layout.stateDir, {recursive: true});
