@@ -1,8 +1,8 @@
 import {randomBytes} from 'node:crypto';
 import {readFileSync} from 'node:fs';
-import {link, mkdir, open, readFile, stat, unlink} from 'node:fs/promises';
+import {link, mkdir, open, readdir, readFile, stat, unlink} from 'node:fs/promises';
 import {hostname} from 'node:os';
-import {dirname} from 'node:path';
+import {dirname, join} from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 
 import {DiskFullError, LockHeldError} from './errors.js';
@@ -166,14 +166,35 @@ function sameOwner(a: LockOwner, b: LockOwner): boolean {
 function isAlive(owner: LockOwner): boolean {
   if (owner.pid <= 0) return false;
   if (owner.host !== 'unknown' && owner.host !== hostname()) return true; // cannot tell: be safe
+  if (!processExists(owner.pid)) return false;
+  const start = processStartTime(owner.pid);
+  return owner.procStart === undefined || start === undefined || start === owner.procStart;
+}
+
+function processExists(pid: number): boolean {
   try {
-    process.kill(owner.pid, 0);
+    process.kill(pid, 0);
+    return true;
   } catch (error) {
     // EPERM means the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  const start = processStartTime(owner.pid);
-  return owner.procStart === undefined || start === undefined || start === owner.procStart;
+}
+
+/**
+ * Removes the drafts of lock files (see tryCreate) whose writer died before publishing or
+ * removing them, and returns their names. Called under the lock, by recovery.
+ */
+export async function removeDeadLockDrafts(layout: Layout): Promise<string[]> {
+  const removed: string[] = [];
+  const names = await readdir(layout.stateDir).catch(() => [] as string[]);
+  for (const name of names) {
+    const writer = /^lock(?:\.takeover)?\.(\d+)-[0-9a-f]+\.tmp$/.exec(name)?.[1];
+    if (writer === undefined || processExists(Number(writer))) continue;
+    await unlink(join(layout.stateDir, name)).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
 }
 
 /** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot (Linux only). */

@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import {appendHistory} from './history.js';
 import {type JournalEntry, PHASES, readJournal} from './journal.js';
 import {isRetained, readCurrentVersion, refuseSourceInstall, STAGING_PREFIX} from './layout.js';
-import {acquireLock} from './lock.js';
+import {acquireLock, removeDeadLockDrafts} from './lock.js';
 import type {OperationEnv} from './operation.js';
 import {swapCurrent} from './swap.js';
 
@@ -103,14 +103,7 @@ async function removeLeftovers(env: OperationEnv): Promise<string[]> {
       actions.push(`removed releases/${name}`);
     }
   }
-  for (const name of await list(layout.stateDir)) {
-    // Drafts of lock files (lock.ts) whose writer died before publishing or removing them.
-    const writer = /^lock(?:\.takeover)?\.(\d+)-[0-9a-f]+\.tmp$/.exec(name)?.[1];
-    if (writer !== undefined && !processExists(Number(writer))) {
-      await rm(join(layout.stateDir, name), {force: true});
-      actions.push(`removed .parako/${name}`);
-    }
-  }
+  for (const name of await removeDeadLockDrafts(layout)) actions.push(`removed .parako/${name}`);
   for (const name of await list(layout.dir)) {
     if (name.startsWith('current.tmp-')) {
       await rm(join(layout.dir, name), {force: true});
@@ -118,15 +111,6 @@ async function removeLeftovers(env: OperationEnv): Promise<string[]> {
     }
   }
   return actions;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function list(dir: string): Promise<string[]> {

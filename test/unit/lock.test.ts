@@ -6,7 +6,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
 import {LockHeldError} from '../../src/core/errors.js';
 import {Layout} from '../../src/core/layout.js';
-import {acquireLock, inspectLock} from '../../src/core/lock.js';
+import {acquireLock, inspectLock, removeDeadLockDrafts} from '../../src/core/lock.js';
 
 describe('operation lock', () => {
   let layout: Layout;
@@ -54,6 +54,16 @@ describe('operation lock', () => {
     await held.release();
     expect(await readdir(layout.stateDir)).toEqual([]);
   }, 20_000);
+
+  it('recovery removes the lock drafts of dead writers, never a live writer\'s', async () => {
+    await mkdir(layout.stateDir, {recursive: true});
+    const dead = `lock.${2 ** 22 + 99}-0badf00d.tmp`;
+    const deadMark = `lock.takeover.${2 ** 22 + 98}-0badf00d.tmp`;
+    const live = `lock.${process.pid}-c0ffee00.tmp`;
+    for (const name of [dead, deadMark, live]) await writeFile(join(layout.stateDir, name), '{}');
+    expect((await removeDeadLockDrafts(layout)).sort()).toEqual([dead, deadMark].sort());
+    expect(await readdir(layout.stateDir)).toEqual([live]);
+  });
 
   it('treats an empty lock file (killed between create and write) as stale', async () => {
     await mkdir(layout.stateDir, {recursive: true});
