@@ -41,12 +41,13 @@ export function timeoutsFromEnv(env: NodeJS.ProcessEnv = process.env): HttpTimeo
 }
 
 /**
- * A redirect answer that reached the caller means the redirect interceptor gave up: the
- * server sent more than MAX_REDIRECTS in a row. Said as such, not as an unexpected status.
+ * A redirect answer that reached the caller is one the redirect interceptor did not follow:
+ * the server sent more than MAX_REDIRECTS in a row (a chain without end), or one without a
+ * Location. Said as such, not as an unexpected status.
  */
 export function tooManyRedirects(url: string, statusCode: number): string | undefined {
   if (statusCode < 300 || statusCode >= 400) return undefined;
-  return `${url} still redirects (HTTP ${statusCode}) after ${MAX_REDIRECTS} redirects: the server redirects without end`;
+  return `${url} answered HTTP ${statusCode}, a redirect parako does not follow: more than ${MAX_REDIRECTS} in a row, or one without a Location`;
 }
 
 /** undici refuses a redirect to the URL it is already on; a loop does not go away on retry. */
