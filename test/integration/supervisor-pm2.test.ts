@@ -194,6 +194,7 @@ describe.skipIf(pm2Missing !== false)(`pm2 supervisor${pm2Missing ? ` (skipped: 
     const result = await parako(world, ['update'], {env: CLI_ENV, timeoutMs: 90_000});
     expectExit(result, 0);
     expect(result.stdout).toMatch(/reloaded demo-app: 2 instances online with new pids \d+, \d+/);
+    expect(result.stdout).toContain('service restarted');
     expect(await currentTarget(world)).toBe('releases/v1.1.0');
     expect(await waitForVersion(healthUrl, '1.1.0', 2000)).toBe('1.1.0');
   });

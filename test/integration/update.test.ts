@@ -35,6 +35,9 @@ describe('parako update installs and updates', () => {
     const result = await parako(world, ['update']);
     expectExit(result, 0);
     expect(result.stdout).toMatch(/installed v1\.0\.0/);
+    // The bundled supervisor plugins are loaded but nothing is configured: nobody restarted anything.
+    expect(result.stdout).toContain('no supervisor configured: restart the service yourself so it runs the new release');
+    expect(result.stdout).not.toContain('service restarted');
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     expect(await currentVersionFile(world)).toBe('1.0.0');
     expect(await releaseEntries(world)).toEqual(['v1.0.0']);
