@@ -10,47 +10,31 @@
  * row shows that path.
  */
 import {randomBytes} from 'node:crypto';
-import {readdir} from 'node:fs/promises';
 import {join} from 'node:path';
 
-import {afterEach, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
 import type {ParakoProcess} from '../fixtures/cli.js';
 import {makeRecordingPlugin} from '../fixtures/plugin.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
-import {currentTarget, currentVersionFile, exists, expectExit, expectUnchanged, explain, history, parako, releaseEntries, snapshotInstall, spawnInWorld, useInstalledWorlds} from '../integration/helpers.js';
+import {currentTarget, currentVersionFile, exists, expectExit, expectUnchanged, explain, history, parako, snapshotInstall, spawnInWorld, useInstalledWorlds} from '../integration/helpers.js';
+import {expectNoLeftovers, useChildren} from './kill-helpers.js';
 
 const worlds = useInstalledWorlds();
-const children: ParakoProcess[] = [];
-
-afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await child.result.catch(() => undefined);
-  }
-});
+const track = useChildren();
 
 /** ~200 KB that gzip cannot shrink, so `mid-download` falls inside the body. */
 const bulk = (): Record<string, string> => ({'assets/blob.txt': randomBytes(150_000).toString('base64')});
 
 /** Starts `args` paused at `point`, sends SIGTERM, and returns how it ended. */
 async function signalledAt(world: SignedWorld, args: string[], point: string): Promise<Awaited<ParakoProcess['result']>> {
-  const child = spawnInWorld(world, args, {env: {PARAKO_TEST_PAUSE_AT: point}});
-  children.push(child);
+  const child = track(spawnInWorld(world, args, {env: {PARAKO_TEST_PAUSE_AT: point}}));
   await child.waitForOutput(new RegExp(`PARAKO_TEST_PAUSED_AT ${point}\\b`));
   child.kill('SIGTERM');
   const result = await child.result;
   expect(result.signal, explain(result)).toBeNull();
   expect(result.stderr).toContain('SIGTERM received: stopping at the next safe point');
   return result;
-}
-
-/** Nothing an interrupted or finished run may leave: staging dirs, temp links, lock, journal. */
-async function expectNoLeftovers(world: SignedWorld): Promise<void> {
-  expect((await releaseEntries(world)).filter((name) => !/^v\d/.test(name)), 'leftovers in releases/').toEqual([]);
-  expect((await readdir(world.dir)).filter((name) => name.startsWith('current.tmp-')), 'temp links').toEqual([]);
-  expect(await exists(join(world.dir, '.parako', 'lock')), 'lock').toBe(false);
-  expect(await exists(join(world.dir, '.parako', 'state.json')), 'journal').toBe(false);
 }
 
 describe('a signal before the swap stops an update with nothing changed', () => {
@@ -123,8 +107,7 @@ describe('a second signal', () => {
     const world = await worlds.installed();
     await world.publish({version: '1.1.0'});
     const plugin = await makeRecordingPlugin(world.root, 'parako-plugin-stuck', {'post-swap': {hang: true}});
-    const child = spawnInWorld(world, ['update'], {env: plugin.env});
-    children.push(child);
+    const child = track(spawnInWorld(world, ['update'], {env: plugin.env}));
     await child.waitForOutput(/current -> releases\/v1\.1\.0/);
     // Signalled once the hook really hangs, so the journal says post-swap.
     const deadline = Date.now() + 20_000;
