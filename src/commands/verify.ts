@@ -1,9 +1,10 @@
+import {access} from 'node:fs/promises';
 import {resolve} from 'node:path';
 import {Args, Flags} from '@oclif/core';
 
 import {ParakoCommand} from '../cli/base.js';
 import {loadConfig, verifyPolicySchema, type VerifyPolicy} from '../core/config.js';
-import {ConfigError} from '../core/errors.js';
+import {ConfigError, VerificationError} from '../core/errors.js';
 import {Layout} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
 import {verifyArtifact} from '../core/verify.js';
@@ -11,8 +12,10 @@ import {verifyArtifact} from '../core/verify.js';
 export default class Verify extends ParakoCommand {
   static override summary = "Verify a file against a Sigstore bundle with the host's policy, as cosign verify-blob would";
   static override description = `Without policy flags, the "verify" section of <dir>/parako.json is the policy.
-With them (the cosign spellings), no config is needed. Exit 0: verified; exit 3: not.`;
+With them (the cosign spellings), no config is needed. Without --bundle, the bundle is
+<artifact>.sigstore.json, as cosign sign-blob --bundle names it. Exit 0: verified; exit 3: not.`;
   static override examples = [
+    '<%= config.bin %> verify app-v1.4.0.tar.gz',
     '<%= config.bin %> verify app-v1.4.0.tar.gz --bundle app-v1.4.0.tar.gz.sigstore.json',
     '<%= config.bin %> verify app.tar.gz --bundle app.tar.gz.sigstore.json --key cosign.pub',
     '<%= config.bin %> verify app.tar.gz --bundle b.json --certificate-identity-regexp "^https://github\\.com/acme/" --certificate-oidc-issuer https://token.actions.githubusercontent.com',
@@ -23,7 +26,7 @@ With them (the cosign spellings), no config is needed. Exit 0: verified; exit 3:
   };
 
   static override flags = {
-    bundle: Flags.string({description: 'the Sigstore bundle (cosign sign-blob --bundle)', required: true}),
+    bundle: Flags.string({description: 'the Sigstore bundle (cosign sign-blob --bundle); default: <artifact>.sigstore.json'}),
     key: Flags.string({description: 'PEM public key: verify like cosign verify-blob --key'}),
     'certificate-identity': Flags.string({description: 'exact signer identity (keyless)'}),
     'certificate-identity-regexp': Flags.string({description: 'signer identity pattern (keyless)'}),
@@ -35,6 +38,7 @@ With them (the cosign spellings), no config is needed. Exit 0: verified; exit 3:
 
   protected async execute(): Promise<OperationResult> {
     const {args, flags} = await this.parseFlags(Verify);
+    const bundlePath = flags.bundle ?? (await defaultBundle(args.artifact));
     const fromFlags = flags.key !== undefined || flags['certificate-oidc-issuer'] !== undefined || flags['certificate-identity'] !== undefined || flags['certificate-identity-regexp'] !== undefined;
     const layout = new Layout(flags.dir);
     const policy: VerifyPolicy = fromFlags
@@ -47,7 +51,7 @@ With them (the cosign spellings), no config is needed. Exit 0: verified; exit 3:
         }));
     const verified = await verifyArtifact({
       artifactPath: args.artifact,
-      bundlePath: flags.bundle,
+      bundlePath,
       policy,
       expectedSha256: flags.sha256?.toLowerCase(),
       baseDir: fromFlags ? process.cwd() : layout.dir,
@@ -55,6 +59,26 @@ With them (the cosign spellings), no config is needed. Exit 0: verified; exit 3:
     this.terminal.say(`signer: ${verified.signer}${verified.issuer === undefined ? '' : `\nissuer: ${verified.issuer}`}${verified.tlogIndex === undefined ? '' : `\ntransparency log index: ${verified.tlogIndex}`}\nsha256: ${verified.sha256}`);
     return {code: 0, outcome: 'verified', message: 'Verified OK', from: null, to: null, verified};
   }
+}
+
+/**
+ * `<artifact>.sigstore.json`, the name cosign users give the bundle. Only its absence is
+ * explained here, since the operator did not name the file; any other read failure is
+ * reported by verifyArtifact like one of an explicit --bundle.
+ */
+async function defaultBundle(artifact: string): Promise<string> {
+  const bundlePath = `${artifact}.sigstore.json`;
+  try {
+    await access(bundlePath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new VerificationError(`no signature bundle for ${artifact}: without --bundle, parako looked for ${bundlePath} and it does not exist`, {
+        next: `pass --bundle <file>: the bundle that cosign sign-blob --bundle wrote for ${artifact}`,
+      });
+    }
+    // Any other failure (a permission) is reported by verifyArtifact when it reads the bundle.
+  }
+  return bundlePath;
 }
 
 function policyFromFlags(flags: Record<string, unknown>): VerifyPolicy {

@@ -1,14 +1,14 @@
 /**
- * `parako verify <artifact> --bundle <file>` (DESIGN §5): a file checked against a Sigstore
- * bundle as `cosign verify-blob` would, either with the cosign flags and no config, or with the
+ * `parako verify <artifact> [--bundle <file>]` (DESIGN §5): a file checked against a Sigstore
+ * bundle (by default `<artifact>.sigstore.json`) as `cosign verify-blob` would, either with the cosign flags and no config, or with the
  * host's `verify` policy from `<dir>/parako.json`. Exit 0 "Verified OK", 3 not verified, 2 bad
  * flags or config. Run on bundles of a private test instance, and on real public-good bundles.
  */
 import {randomBytes} from 'node:crypto';
 import {existsSync} from 'node:fs';
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
+import {copyFile, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
-import {join, resolve} from 'node:path';
+import {join, relative, resolve} from 'node:path';
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
@@ -133,6 +133,52 @@ describe('parako verify with cosign-style flags needs no config', () => {
   });
 });
 
+describe('parako verify without --bundle reads <artifact>.sigstore.json, as cosign users name it', () => {
+  /** A dir under the work dir holding app.tar.gz and, as `app.tar.gz.sigstore.json`, the bundle named. */
+  async function artifactBeside(bundle: string): Promise<string> {
+    const dir = await mkdtemp(join(work, 'beside-'));
+    await copyFile(join(work, 'app.tar.gz'), join(dir, 'app.tar.gz'));
+    await copyFile(join(work, bundle), join(dir, 'app.tar.gz.sigstore.json'));
+    return dir;
+  }
+
+  it('FILE with FILE.sigstore.json beside it verifies: exit 0, the signer printed', async () => {
+    const dir = await artifactBeside('keyless.sigstore.json');
+    try {
+      // The artifact is given with a directory: the default bundle is looked for beside it, not in the cwd.
+      const result = await verify([join(relative(work, dir), 'app.tar.gz'), ...KEYLESS_FLAGS, '--dir', empty]);
+      expectExit(result, 0);
+      expect(result.stdout).toContain('Verified OK');
+      expect(result.stdout).toContain(`signer: ${IDENTITY}`);
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
+  });
+
+  it('no FILE.sigstore.json beside FILE exits 3, naming the path looked for and --bundle', async () => {
+    expect(existsSync(join(work, 'app.tar.gz.sigstore.json')), 'the work dir must hold no default bundle').toBe(false);
+    const result = await verify(['app.tar.gz', '--key', 'cosign.pub', '--dir', empty]);
+    expectExit(result, 3);
+    expect(result.stderr).toContain(
+      'parako: no signature bundle for app.tar.gz: without --bundle, parako looked for app.tar.gz.sigstore.json and it does not exist\n' +
+        'next: pass --bundle <file>: the bundle that cosign sign-blob --bundle wrote for app.tar.gz\n',
+    );
+    expect(result.stdout).not.toContain('Verified OK');
+  });
+
+  it('an explicit --bundle wins over FILE.sigstore.json beside it', async () => {
+    // The bundle beside the artifact is signed by another identity: only the explicit one verifies.
+    const dir = await artifactBeside('mallory.sigstore.json');
+    try {
+      const result = await verify([join(relative(work, dir), 'app.tar.gz'), '--bundle', 'keyless.sigstore.json', ...KEYLESS_FLAGS, '--dir', empty]);
+      expectExit(result, 0);
+      expect(result.stdout).toContain(`signer: ${IDENTITY}`);
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
+  });
+});
+
 describe("parako verify with the host's policy from --dir", () => {
   it('without policy flags, <dir>/parako.json is the policy, its relative trustedRoot read from the dir; the dir is not touched', async () => {
     const before = await snapshotTree(host);
@@ -167,7 +213,6 @@ describe('parako verify refuses bad flag combinations with exit 2', () => {
     ['both --certificate-identity and --certificate-identity-regexp', [...BUNDLE, ...KEYLESS_FLAGS, '--certificate-identity-regexp', 'acme'], /not both/],
     ['an invalid --certificate-identity-regexp', [...BUNDLE, '--certificate-identity-regexp', '(', '--certificate-oidc-issuer', ISSUER], /not a valid regular expression/],
     ['no policy flags and no config', [...BUNDLE], /no host config at .*parako\.json/],
-    ['no --bundle', ['app.tar.gz', '--key', 'cosign.pub'], /bundle/],
   ])('%s exits 2 and says why', async (_case, args, message) => {
     const result = await verify([...args, '--dir', empty]);
     expectExit(result, 2);
