@@ -74,7 +74,10 @@ export function badVersions(history: HistoryEntry[]): Set<string> {
   const bad = new Set<string>();
   for (const entry of history) {
     if (entry.to === null) continue;
-    if (entry.operation === 'update' && (entry.outcome === 'auto-rolled-back' || entry.outcome === 'unhealthy')) bad.add(entry.to);
+    if (entry.operation === 'update' && entry.outcome === 'auto-rolled-back') bad.add(entry.to);
+    // An unhealthy first install (no `from`) is usually a service not set up yet, not a bad
+    // release; marking it would make the next update skip the only release there is.
+    if (entry.operation === 'update' && entry.outcome === 'unhealthy' && entry.from !== null) bad.add(entry.to);
     // Killed during its automatic rollback: the health check had already failed.
     if (entry.operation === 'update' && entry.outcome === 'interrupted' && entry.phase === 'rollback') bad.add(entry.to);
     // A later healthy install of the same version, asked for explicitly, clears the mark.

@@ -154,15 +154,10 @@ export async function autoRollback(
   releases: {from?: Release; to: Release},
   reason: string,
 ): Promise<OperationResult> {
-  env.out.say(`v${state.to} is unhealthy: ${reason}`);
   const from = state.from;
+  if (from === undefined) return firstInstallDown(env, state, journal, reason);
+  env.out.say(`v${state.to} is unhealthy: ${reason}`);
   const reverse = releases.to.manifest?.migration?.reverse;
-  if (from === undefined) {
-    return finishOperation(env, state, journal, {
-      code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy', message: `v${state.to} was installed but is unhealthy, and there is no earlier release to roll back to: ${reason}`,
-      next: 'look at the service logs; fix the host or install another version with parako update --version X',
-    });
-  }
   if (state.migrationRan && reverse === undefined) {
     return finishOperation(env, state, journal, {
       code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy',
@@ -192,6 +187,25 @@ export async function autoRollback(
     code: ExitCode.rolledBack, outcome: 'auto-rolled-back', reason: 'rolled-back',
     message: `v${state.to} was unhealthy (${reason}); rolled back automatically, v${from} is running again. v${state.to} is marked bad and skipped by update to latest`,
     next: `see the logs of v${state.to}; parako update --version ${state.to} retries it explicitly`,
+  });
+}
+
+/**
+ * A first install whose service did not come up: usually the service is not set up yet (no
+ * unit file, no pm2 app), not a bad release. There is nothing to go back to, so current stays
+ * on the release; the history line has no `from`, which keeps the version off the bad list
+ * (history.ts badVersions), so the next `update` does not skip the only release.
+ */
+function firstInstallDown(env: OperationEnv, state: OperationState, journal: Journal, reason: string): Promise<OperationResult> {
+  const current = env.layout.currentLink;
+  const url = env.config.health === undefined ? '' : ` at ${env.config.health.url}`;
+  return finishOperation(env, state, journal, {
+    code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy',
+    message: `v${state.to} is installed at ${current}, but the service did not come up: ${reason}; there is no earlier release to roll back to, so current stays on v${state.to}`,
+    next: [
+      `set up the service so it runs ${current} (docs/supervisors.md), start it, and check that it answers${url}; parako status shows what is installed`,
+      `v${state.to} is not marked bad, so parako update does not skip it. A first install on a host whose service is not set up yet is done with parako update --no-restart, then starting the service`,
+    ].join('\n'),
   });
 }
 

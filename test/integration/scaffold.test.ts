@@ -16,7 +16,7 @@ import {repoRoot, runParako} from '../fixtures/cli.js';
 import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
 import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
 import {snapshotTree} from '../fixtures/tree.js';
-import {currentTarget, expectExit, parako} from './helpers.js';
+import {currentTarget, expectExit, history, jsonOf, parako} from './helpers.js';
 
 const NAME = 'parako-plugin-probe';
 /** npm install fetches typescript, vitest and @types/node (from the local cache when it can). */
@@ -132,16 +132,33 @@ describe('the scaffolded plugin', () => {
     expect(log).toMatch(new RegExp(`"plugin":"${NAME}","hook":"notify".*"outcome":"auto-rolled-back","code":7`));
   });
 
-  it('a 500 on a first install leaves nothing to roll back to: exit 8', async () => {
+  it('a 500 on a first install leaves current on the release, says how to bring the service up, and does not mark it bad: exit 8', async () => {
     service = await startService(() => 500);
     world = await pluginWorld(service.url);
     await world.publish({version: '1.0.0'});
 
     const result = await parako(world, ['update'], {env: await linkPlugin(world)});
     expectExit(result, 8);
-    expect(result.stderr).toContain('there is no earlier release to roll back to');
-    expect(result.stderr).toContain(`health hook of ${NAME} failed: GET ${service.url} answered HTTP 500`);
+    const current = join(world.dir, 'current');
+    expect(result.stderr).toContain(
+      `parako: v1.0.0 is installed at ${current}, but the service did not come up: health hook of ${NAME} failed: GET ${service.url} answered HTTP 500, expected 2xx; ` +
+        'there is no earlier release to roll back to, so current stays on v1.0.0\n',
+    );
+    expect(result.stderr).toContain(`next: set up the service so it runs ${current} (docs/supervisors.md), start it, and check that it answers; parako status shows what is installed\n`);
+    expect(result.stderr).toContain(
+      'v1.0.0 is not marked bad, so parako update does not skip it. A first install on a host whose service is not set up yet is done with parako update --no-restart, then starting the service',
+    );
+    expect(result.stdout).not.toContain('is unhealthy'); // no rollback to announce
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    expect((await history(world)).at(-1)).toMatchObject({operation: 'update', from: null, to: '1.0.0', outcome: 'unhealthy', code: 8});
+
+    // The release is not a trap: the next update has nothing to do, and status marks nothing failed.
+    const again = await parako(world, ['update', '--json'], {env: await linkPlugin(world)});
+    expectExit(again, 0);
+    expect(jsonOf(again)).toMatchObject({outcome: 'up-to-date', message: 'already on v1.0.0; nothing to do'});
+    const status = await parako(world, ['status']);
+    expect(status.stdout).toContain('current:     v1.0.0');
+    expect(status.stdout).not.toContain('failed health');
   });
 });
 

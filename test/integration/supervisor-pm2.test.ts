@@ -24,7 +24,7 @@ import {appRelease, freePort} from '../fixtures/app.js';
 import {repoRoot} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {TEST_USER, testUserMissing} from '../fixtures/test-user.js';
-import {currentTarget, exists, expectExit, explain, history, parako, useSignedWorlds} from './helpers.js';
+import {currentTarget, exists, expectExit, explain, history, jsonOf, parako, useSignedWorlds} from './helpers.js';
 
 const PM2 = join(repoRoot, 'node_modules', '.bin', 'pm2');
 const log = pino({level: 'silent'});
@@ -126,12 +126,17 @@ async function pm2World(options: {user?: string} = {}): Promise<Pm2World> {
   expectExit(await parako(world, ['update', '--no-restart'], {env: CLI_ENV}), 0);
   // The apps' user reads the release through the temp dir (mkdtemp makes it 0700).
   if (options.user !== undefined) await chmod(world.root, 0o755);
+  await startEcosystem(world, pm2, port);
+  expect(await waitForVersion(healthUrl, '1.0.0')).toBe('1.0.0');
+  return {world, pm2, port, healthUrl};
+}
+
+/** `pm2 start` of an ecosystem file with the app of templates/pm2, as the operator does once. */
+async function startEcosystem(world: SignedWorld, pm2: Pm2Daemon, port: number): Promise<void> {
   const ecosystem = join(world.root, 'ecosystem.config.cjs');
   await writeFile(ecosystem, `module.exports = ${JSON.stringify({apps: [ecosystemApp(world, port)]}, null, 2)};\n`, {mode: 0o644});
   const started = await pm2.run(['start', ecosystem]);
   expect(started.code, `pm2 start: ${started.stdout}\n${started.stderr}`).toBe(0);
-  expect(await waitForVersion(healthUrl, '1.0.0')).toBe('1.0.0');
-  return {world, pm2, port, healthUrl};
 }
 
 /**
@@ -196,6 +201,43 @@ describe.skipIf(pm2Missing !== false)(`pm2 supervisor${pm2Missing ? ` (skipped: 
     expect(result.stdout).toMatch(/reloaded demo-app: 2 instances online with new pids \d+, \d+/);
     expect(result.stdout).toContain('service restarted');
     expect(await currentTarget(world)).toBe('releases/v1.1.0');
+    expect(await waitForVersion(healthUrl, '1.1.0', 2000)).toBe('1.1.0');
+  });
+
+  it('a first install with the app not started in pm2 yet: exit 8, current on the release, not marked bad; started as next: says, it answers and updates', {timeout: 120_000}, async () => {
+    const world = await worlds.make();
+    const pm2 = await startPm2();
+    const port = await freePort();
+    const healthUrl = `http://127.0.0.1:${port}/health`;
+    await world.writeConfig({supervisor: {type: 'pm2', apps: [world.app], home: pm2.home}, health: {url: healthUrl, timeoutSeconds: 20, expectVersion: true}});
+    await world.publish(appRelease('1.0.0', {app: world.app}));
+
+    const result = await parako(world, ['update', '--json'], {env: CLI_ENV, timeoutMs: 90_000});
+    expectExit(result, 8);
+    const current = join(world.dir, 'current');
+    const json = jsonOf(result);
+    expect(json).toMatchObject({code: 8, outcome: 'unhealthy', reason: 'unhealthy', from: null, to: '1.0.0'});
+    expect(json.message).toMatch(new RegExp(`^v1\\.0\\.0 is installed at ${current}, but the service did not come up: .*has no app named "${world.app}"`));
+    expect(json.message).toMatch(/; there is no earlier release to roll back to, so current stays on v1\.0\.0$/);
+    expect(json.next).toBe(
+      `set up the service so it runs ${current} (docs/supervisors.md), start it, and check that it answers at ${healthUrl}; parako status shows what is installed\n` +
+        'v1.0.0 is not marked bad, so parako update does not skip it. A first install on a host whose service is not set up yet is done with parako update --no-restart, then starting the service',
+    );
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    expect((await history(world)).at(-1)).toMatchObject({operation: 'update', from: null, to: '1.0.0', outcome: 'unhealthy', code: 8});
+
+    // Not a trap: the next update neither skips the only release nor installs it again.
+    const again = await parako(world, ['update'], {env: CLI_ENV});
+    expectExit(again, 0);
+    expect(again.stdout).not.toContain('skipping v1.0.0');
+    expect(again.stdout).toContain('already on v1.0.0; nothing to do');
+    expect((await parako(world, ['status'])).stdout).not.toContain('failed health');
+
+    // What next: says: start the app so it runs current, and it answers; updates work from then on.
+    await startEcosystem(world, pm2, port);
+    expect(await waitForVersion(healthUrl, '1.0.0')).toBe('1.0.0');
+    await world.publish(appRelease('1.1.0', {app: world.app}));
+    expectExit(await parako(world, ['update'], {env: CLI_ENV, timeoutMs: 90_000}), 0);
     expect(await waitForVersion(healthUrl, '1.1.0', 2000)).toBe('1.1.0');
   });
 

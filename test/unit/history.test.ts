@@ -33,6 +33,18 @@ describe('history', () => {
     expect(lastInstallOf([entry('update', null, '1.0.0', 'installed'), undone], '1.1.0')).toBeUndefined();
   });
 
+  it('marks a version bad when an update to it stays unhealthy after a rollback was possible', () => {
+    expect(badVersions([entry('update', '1.0.0', '1.1.0', 'unhealthy')])).toEqual(new Set(['1.1.0']));
+  });
+
+  it('does not mark bad a first install whose service did not come up: the next update must not skip the only release', () => {
+    const history = [entry('update', null, '1.0.0', 'unhealthy')];
+    expect(badVersions(history)).toEqual(new Set());
+    // It is still the install rollback goes back from, and it has nothing before it.
+    expect(lastInstallOf(history, '1.0.0')).toMatchObject({outcome: 'unhealthy'});
+    expect(previousRelease(history, '1.0.0')).toBeUndefined();
+  });
+
   it('marks a version bad when its run was killed during the automatic rollback', () => {
     const killed = {...entry('update', '1.0.0', '1.1.0', 'interrupted'), phase: 'rollback', currentAfter: '1.1.0'};
     expect(badVersions([killed])).toEqual(new Set(['1.1.0']));
