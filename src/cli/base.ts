@@ -90,6 +90,7 @@ export abstract class ParakoCommand extends Command {
     ];
     return new HookRunner(discoverHooks(this.config), {
       log,
+      config,
       order: config.hooks?.order,
       timeoutSeconds: config.hooks?.timeoutSeconds,
       broken: broken.length > 0 ? broken.join('; ') : undefined,

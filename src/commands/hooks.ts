@@ -5,6 +5,7 @@ import {ParakoCommand} from '../cli/base.js';
 import {CONFIG_FILE, HOOK_POINTS, type HookPoint, type HostConfig, loadConfig} from '../core/config.js';
 import {Layout} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
+import {describeVerdict} from '../hooks/acts-when.js';
 import {discoverHooks, HookRunner, type PluginOrigin} from '../hooks/runner.js';
 import {type UnloadedPlugin, unloadedPlugins} from '../hooks/store.js';
 
@@ -14,12 +15,22 @@ export interface ListedHook {
   version: string;
   origin: PluginOrigin;
   root: string;
+  /** Whether it runs with this host's parako.json (its package.json's parako.actsWhen). */
+  acts: boolean;
+  /** Why not, when it does not. */
+  idle?: string;
+}
+
+/** One plugin with hooks, once, with its verdict for this host. */
+export interface ListedPlugin extends ListedHook {
+  /** The verdict in one phrase: "acts: …", "acts on every run: …", "idle: …" or "PROBLEM: …". */
+  verdict: string;
 }
 
 export default class Hooks extends ParakoCommand {
-  static override summary = 'Which plugin implements which hook point, in run order, with its timeout';
+  static override summary = 'Which plugin implements which hook point, in run order, with its timeout, and whether it acts on this host';
   static override description =
-    'Lists every hook point in pipeline order and the plugins that run there, in the order they run: first-party first, then by name, unless hooks.order in parako.json says otherwise. Works without a parako.json (then the default order and timeouts apply).';
+    "Lists every hook point in pipeline order and the plugins that run there, in the order they run: first-party first, then by name, unless hooks.order in parako.json says otherwise. A plugin that declares parako.actsWhen in its package.json acts only when this host's parako.json matches it; the others are listed as idle, with the reason. Works without a parako.json (then the default order and timeouts apply, and every plugin that declares a condition is idle).";
   static override examples = ['<%= config.bin %> hooks', '<%= config.bin %> hooks --dir /opt/parako-id --json'];
 
   protected async execute(): Promise<OperationResult> {
@@ -29,16 +40,31 @@ export default class Hooks extends ParakoCommand {
     const config = await loadOptionalConfig(layout.dir, configFile);
     const runner = new HookRunner(discoverHooks(this.config), {
       log: this.logger(flags, layout, false),
+      config,
       order: config?.hooks?.order,
       timeoutSeconds: config?.hooks?.timeoutSeconds,
     });
 
+    const rootOf = (plugin: string): string => this.config.plugins.get(plugin)?.root ?? '';
     const hooks = {} as Record<HookPoint, ListedHook[]>;
     const timeoutSeconds = {} as Record<HookPoint, number>;
     for (const point of HOOK_POINTS) {
       timeoutSeconds[point] = runner.timeoutFor(point);
-      hooks[point] = runner.at(point).map(({plugin, version, origin}) => ({plugin, version, origin, root: this.config.plugins.get(plugin)?.root ?? ''}));
+      // Those that run, in run order; then those that stay idle on this host.
+      hooks[point] = [
+        ...runner.at(point).map(({plugin, version, origin}) => ({plugin, version, origin, root: rootOf(plugin), acts: true})),
+        ...runner.idleAt(point).map(({hook: {plugin, version, origin}, why}) => ({plugin, version, origin, root: rootOf(plugin), acts: false, idle: why})),
+      ];
     }
+    const plugins: ListedPlugin[] = runner.plugins().map(({plugin, version, origin, verdict}) => ({
+      plugin,
+      version,
+      origin,
+      root: rootOf(plugin),
+      acts: verdict.acts,
+      ...(verdict.acts ? {} : {idle: verdict.why}),
+      verdict: describeVerdict(verdict),
+    }));
     const order = config?.hooks?.order ?? null;
     const loaded = new Set([...this.config.plugins.keys()]);
     const store = await unloadedPlugins(this.config.dataDir, loaded);
@@ -46,7 +72,7 @@ export default class Hooks extends ParakoCommand {
     const notInstalled = (order ?? []).filter((name) => !loaded.has(name) && !notLoaded.some((entry) => entry.plugin === name));
 
     this.terminal.say(
-      render({hooks, timeoutSeconds, order, notInstalled, notLoaded, storeProblem: store.problem, configFile: config === null ? null : configFile, dir: layout.dir, dataDir: this.config.dataDir}),
+      render({hooks, plugins, problems: runner.problems(), timeoutSeconds, order, notInstalled, notLoaded, storeProblem: store.problem, configFile: config === null ? null : configFile, dir: layout.dir, dataDir: this.config.dataDir}),
     );
     return {
       code: 0,
@@ -55,6 +81,7 @@ export default class Hooks extends ParakoCommand {
       from: null,
       to: null,
       hooks,
+      plugins,
       timeoutSeconds,
       order,
       config: config === null ? null : configFile,
@@ -78,6 +105,8 @@ async function loadOptionalConfig(dir: string, file: string): Promise<HostConfig
 
 interface Listing {
   hooks: Record<HookPoint, ListedHook[]>;
+  plugins: ListedPlugin[];
+  problems: Array<{plugin: string; why: string}>;
   timeoutSeconds: Record<HookPoint, number>;
   order: string[] | null;
   notInstalled: string[];
@@ -106,16 +135,28 @@ function render(listing: Listing): string {
     lines.push(`NOT LOADED:   ${entry.plugin} (${what}) could not be loaded, so its hooks do not run (see the warning above);`);
     lines.push(`              fix it, or remove it with: parako plugins uninstall ${entry.plugin}`);
   }
-  const all = Object.values(listing.hooks).flat();
+  for (const {plugin, why} of listing.problems) {
+    lines.push(`PROBLEM:      ${plugin}: ${why};`);
+    lines.push(`              no update or rollback runs until it is fixed or removed with: parako plugins uninstall ${plugin}`);
+  }
+  const all = [...Object.values(listing.hooks).flat(), ...listing.plugins];
   const nameWidth = Math.max(0, ...all.map((hook) => hook.plugin.length));
   const versionWidth = Math.max(0, ...all.map((hook) => hook.version.length));
+  const originWidth = Math.max(0, ...all.map((hook) => hook.origin.length));
+  const columns = (hook: ListedHook): string => `${hook.plugin.padEnd(nameWidth)}  ${hook.version.padEnd(versionWidth)}  ${hook.origin.padEnd(originWidth)}`;
+  const where = (hook: ListedHook): string => (hook.origin === 'linked' ? `  ${hook.root}` : '');
+  if (listing.plugins.length > 0) {
+    lines.push('', `plugins:      whether each acts with ${listing.configFile ?? `this host (no ${CONFIG_FILE})`}`);
+    for (const plugin of listing.plugins) lines.push(`  ${columns(plugin)}  ${plugin.verdict}${where(plugin)}`);
+  }
   for (const point of HOOK_POINTS) {
     lines.push('', `${point}  (timeout ${listing.timeoutSeconds[point]} s${point === 'notify' ? ', never changes the outcome' : ', fail-closed'})`);
     const hooks = listing.hooks[point];
     if (hooks.length === 0) lines.push('  (none)');
+    // Only the plugins that act are numbered: those are the run order.
     hooks.forEach((hook, i) => {
-      const where = hook.origin === 'linked' ? `  ${hook.root}` : '';
-      lines.push(`  ${i + 1}. ${hook.plugin.padEnd(nameWidth)}  ${hook.version.padEnd(versionWidth)}  ${hook.origin}${where}`);
+      const verdict = hook.acts ? 'acts' : `idle (${hook.idle})`;
+      lines.push(`  ${hook.acts ? `${i + 1}.` : '- '} ${columns(hook)}  ${verdict}${where(hook)}`);
     });
   }
   return lines.join('\n');

@@ -1,5 +1,4 @@
 import type {Release} from '../hooks/context.js';
-import {FIRST_PARTY_SCOPE} from '../hooks/runner.js';
 import {hookContext} from './context.js';
 import {messageOf} from './errors.js';
 import {checkHealth, describeHealth} from './health.js';
@@ -22,11 +21,13 @@ export async function restartAndCheck(env: OperationEnv, state: OperationState, 
   // Past the swap the operation must finish: hooks are only stopped by their own timeouts.
   const signal = new AbortController().signal;
   const base = hookContext(env, state, releases, signal);
-  if (env.hooks.at('restart').length === 0) {
+  // Only plugins that act with this parako.json are here: idle supervisor plugins restart nothing.
+  const restarters = [...new Set(env.hooks.at('restart').map((hook) => hook.plugin))];
+  if (restarters.length === 0) {
     env.out.say(
       env.config.supervisor === undefined
         ? 'no supervisor configured: restart the service yourself so it runs the new release'
-        : `warning: supervisor.type is "${env.config.supervisor.type}" but no installed plugin implements the restart hook; restart the service yourself`,
+        : `warning: supervisor.type is "${env.config.supervisor.type}" but no installed plugin acts at the restart hook (parako hooks says why); restart the service yourself`,
     );
   } else {
     try {
@@ -34,12 +35,7 @@ export async function restartAndCheck(env: OperationEnv, state: OperationState, 
     } catch (error) {
       return {healthy: false, reason: messageOf(error)};
     }
-    // The bundled supervisor plugins do nothing without a supervisor in parako.json, so only a
-    // configured supervisor, or an in-house restart hook, has restarted anything.
-    const inHouse = [...new Set(env.hooks.at('restart').filter((hook) => !hook.plugin.startsWith(FIRST_PARTY_SCOPE)).map((hook) => hook.plugin))];
-    if (env.config.supervisor !== undefined) env.out.say('service restarted');
-    else if (inHouse.length > 0) env.out.say(`restart hooks ran (${inHouse.join(', ')}); no supervisor configured`);
-    else env.out.say('no supervisor configured: restart the service yourself so it runs the new release');
+    env.out.say(env.config.supervisor === undefined ? `restart hooks ran (${restarters.join(', ')}); no supervisor configured` : 'service restarted');
   }
   await journal?.phase('health');
   const health = env.config.health;

@@ -1,10 +1,11 @@
 import type {Config, Interfaces} from '@oclif/core';
 import {ModuleLoader} from '@oclif/core';
 
-import {HOOK_POINTS, type HookPoint} from '../core/config.js';
+import {HOOK_POINTS, type HookPoint, type HostConfig} from '../core/config.js';
 import {HookError, messageOf} from '../core/errors.js';
 import {execCommand} from '../core/exec.js';
 import type {Logger} from '../core/logger.js';
+import {actsWhen, type Verdict} from './acts-when.js';
 import type {HookContext, HookFunction} from './context.js';
 
 export type PluginOrigin = 'first-party' | 'installed' | 'linked' | 'bundled';
@@ -15,7 +16,23 @@ export interface HookImplementation {
   plugin: string;
   version: string;
   origin: PluginOrigin;
+  /** `parako.actsWhen` of the plugin's package.json, as found there; undefined when absent. */
+  actsWhen?: unknown;
   load(): Promise<HookFunction>;
+}
+
+/** An implementation that does not act with this host's parako.json, and why. */
+export interface IdleHook {
+  hook: HookImplementation;
+  why: string;
+}
+
+/** One plugin with hooks, and whether it acts with this host's parako.json. */
+export interface PluginVerdict {
+  plugin: string;
+  version: string;
+  origin: PluginOrigin;
+  verdict: Verdict;
 }
 
 export const FIRST_PARTY_SCOPE = '@parako/';
@@ -45,12 +62,18 @@ export function discoverHooks(config: Config): HookImplementation[] {
           plugin: plugin.name,
           version: plugin.version,
           origin: originOf(plugin),
+          actsWhen: declarationOf(plugin.pjson),
           load: async () => loadHook(plugin, hook),
         });
       }
     }
   }
   return found;
+}
+
+function declarationOf(pjson: Interfaces.PJSON): unknown {
+  const parako: unknown = pjson.parako;
+  return parako !== null && typeof parako === 'object' ? (parako as {actsWhen?: unknown}).actsWhen : undefined;
 }
 
 function originOf(plugin: Interfaces.Plugin): PluginOrigin {
@@ -84,6 +107,8 @@ export function orderHooks(hooks: HookImplementation[], order: string[] = []): H
 
 export interface HookRunnerOptions {
   log: Logger;
+  /** This host's parako.json, or null without one: each plugin's `actsWhen` is judged against it. */
+  config: HostConfig | null;
   /** Plugins the store lists but oclif could not load, or why the store is unreadable. */
   broken?: string;
   order?: string[];
@@ -94,15 +119,34 @@ export interface HookRunnerOptions {
 export type BaseContext = Omit<HookContext, 'log' | 'signal' | 'point'> & {signal: AbortSignal};
 
 export class HookRunner {
-  private readonly hooks: HookImplementation[];
+  private readonly hooks: Array<{hook: HookImplementation; verdict: Verdict}>;
 
   constructor(hooks: HookImplementation[], private readonly options: HookRunnerOptions) {
-    this.hooks = orderHooks(hooks, options.order);
+    this.hooks = orderHooks(hooks, options.order).map((hook) => ({hook, verdict: actsWhen(hook.actsWhen, options.config)}));
   }
 
-  /** The implementations of a point, in the order they run. */
+  /** The implementations of a point that act with this host's parako.json, in the order they run. */
   at(point: HookPoint): HookImplementation[] {
-    return this.hooks.filter((hook) => hook.point === point);
+    return this.hooks.filter(({hook, verdict}) => hook.point === point && verdict.acts).map(({hook}) => hook);
+  }
+
+  /** The implementations of a point that stay idle with this host's parako.json, and why. */
+  idleAt(point: HookPoint): IdleHook[] {
+    return this.hooks.flatMap(({hook, verdict}) => (hook.point === point && !verdict.acts ? [{hook, why: verdict.why}] : []));
+  }
+
+  /** Every plugin with hooks once, in run order, with its verdict. */
+  plugins(): PluginVerdict[] {
+    const seen = new Map<string, PluginVerdict>();
+    for (const {hook, verdict} of this.hooks) {
+      if (!seen.has(hook.plugin)) seen.set(hook.plugin, {plugin: hook.plugin, version: hook.version, origin: hook.origin, verdict});
+    }
+    return [...seen.values()];
+  }
+
+  /** Plugins whose `actsWhen` declaration cannot be read: no point but notify runs while one is loaded. */
+  problems(): Array<{plugin: string; why: string}> {
+    return this.plugins().flatMap(({plugin, verdict}) => (!verdict.acts && verdict.problem === true ? [{plugin, why: verdict.why}] : []));
   }
 
   timeoutFor(point: HookPoint): number {
@@ -118,6 +162,13 @@ export class HookRunner {
     if (this.options.broken !== undefined && point !== 'notify') {
       throw new HookError(point, 'plugin store', `${point} hooks cannot run as installed: ${this.options.broken}`, {
         next: 'parako hooks shows which; reinstall or relink it, or remove it with parako plugins uninstall <name>',
+      });
+    }
+    // A plugin whose condition cannot be read may be the check this host relies on: fail closed.
+    const unreadable = this.problems()[0];
+    if (unreadable !== undefined && point !== 'notify') {
+      throw new HookError(point, unreadable.plugin, `${point} hooks cannot run: plugin ${unreadable.plugin}: ${unreadable.why}`, {
+        next: `fix parako.actsWhen in the package.json of ${unreadable.plugin} (docs/plugins/writing.md), or remove it with parako plugins uninstall ${unreadable.plugin}`,
       });
     }
     for (const hook of this.at(point)) {

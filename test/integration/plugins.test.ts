@@ -53,6 +53,8 @@ interface ListedHook {
   version: string;
   origin: string;
   root: string;
+  acts: boolean;
+  idle?: string;
 }
 
 interface HooksListing {
@@ -166,7 +168,7 @@ describe('parako plugins link', () => {
 
     const listing = await listHooks(join(root, 'no-install-dir'));
     expect(listing.dataDir).toBe(store);
-    const linked = {plugin: 'parako-plugin-recorder', version: '1.2.3', origin: 'linked', root: plugin.root};
+    const linked = {plugin: 'parako-plugin-recorder', version: '1.2.3', origin: 'linked', root: plugin.root, acts: true};
     for (const point of HOOK_POINTS) {
       // parako's own supervisor plugins implement restart and run first there.
       expect(listing.hooks[point]!.filter((hook) => hook.origin !== 'first-party'), point).toEqual([linked]);
@@ -178,18 +180,18 @@ describe('parako plugins link', () => {
     expectExit(human, 0);
     expect(human.stdout).toContain(`plugin store: ${store}`);
     expect(human.stdout).toContain('no parako.json in');
-    // pre-swap: the three first-party backup plugins run first, then the linked one.
-    expect(human.stdout).toMatch(new RegExp(`pre-swap  \\(timeout 3600 s, fail-closed\\)\\n(  \\d\\. @parako/.*\\n){3}  4\\. parako-plugin-recorder +1\\.2\\.3  linked  ${plugin.root}`));
+    // pre-swap: the linked plugin runs; the three first-party backup plugins are idle without a parako.json.
+    expect(human.stdout).toMatch(new RegExp(`pre-swap  \\(timeout 3600 s, fail-closed\\)\\n  1\\. parako-plugin-recorder +1\\.2\\.3  linked +acts  ${plugin.root}\\n(  - +@parako/.* idle \\(no parako\\.json\\)\\n){3}`));
   });
 
-  it('parako hooks says (none) for every point no plugin implements, and lists the first-party plugins where they act', async () => {
+  it('parako hooks says (none) for every point no plugin implements, and lists the first-party plugins where they are, idle without a parako.json', async () => {
     const result = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(result, 0);
     for (const point of ['pre-download', 'post-swap', 'health', 'notify']) {
       expect(result.stdout).toMatch(new RegExp(`^${point}  \\(timeout \\d+ s[^)]*\\)\\n  \\(none\\)$`, 'm'));
     }
-    expect(result.stdout).toMatch(/^restart {2}\(timeout 600 s[^)]*\)\n {2}1\. @parako\/plugin-compose .*first-party/m);
-    expect(result.stdout).toMatch(/^pre-swap {2}\(timeout 3600 s[^)]*\)\n {2}1\. @parako\/plugin-backup-mongo .*first-party/m);
+    expect(result.stdout).toMatch(/^restart {2}\(timeout 600 s[^)]*\)\n {2}- +@parako\/plugin-compose .*first-party +idle \(no parako\.json\)$/m);
+    expect(result.stdout).toMatch(/^pre-swap {2}\(timeout 3600 s[^)]*\)\n {2}- +@parako\/plugin-backup-mongo .*first-party +idle \(no parako\.json\)$/m);
   });
 });
 
@@ -205,7 +207,7 @@ describe('parako plugins install', () => {
     expect(await exists(join(installedRoot, 'hooks', 'health.js'))).toBe(true);
 
     const listing = await listHooks(join(root, 'no-install-dir'));
-    expect(listing.hooks.health).toEqual([{plugin: 'parako-plugin-probe', version: '2.0.1', origin: 'installed', root: installedRoot}]);
+    expect(listing.hooks.health).toEqual([{plugin: 'parako-plugin-probe', version: '2.0.1', origin: 'installed', root: installedRoot, acts: true}]);
     expect(listing.hooks.notify).toHaveLength(1);
     expect(listing.hooks['pre-swap']).toEqual([]);
 

@@ -4,13 +4,15 @@ import {describe, expect, it} from 'vitest';
 import {HookError} from '../../src/core/errors.js';
 import type {HookFunction} from '../../src/hooks/context.js';
 import {type BaseContext, type HookImplementation, HookRunner, type PluginOrigin} from '../../src/hooks/runner.js';
-import type {HookPoint} from '../../src/core/config.js';
+import type {HookPoint, HostConfig} from '../../src/core/config.js';
 
 const log = pino({level: 'silent'});
 
-function hook(plugin: string, point: HookPoint, fn: HookFunction, origin: PluginOrigin = 'installed'): HookImplementation {
-  return {plugin, point, version: '1.0.0', origin, load: async () => fn};
+function hook(plugin: string, point: HookPoint, fn: HookFunction, origin: PluginOrigin = 'installed', actsWhen?: unknown): HookImplementation {
+  return {plugin, point, version: '1.0.0', origin, actsWhen, load: async () => fn};
 }
+
+const pm2Host = {app: 'app', supervisor: {type: 'pm2', apps: ['web']}} as HostConfig;
 
 function base(): BaseContext {
   return {
@@ -30,10 +32,10 @@ describe('hook runner', () => {
         ran.push(`${name}:end`);
       }, origin);
     const hooks = [make('zeta'), make('@parako/plugin-backup-postgres', 'first-party'), make('alpha')];
-    await new HookRunner(hooks, {log}).run('pre-swap', base());
+    await new HookRunner(hooks, {log, config: null}).run('pre-swap', base());
     expect(ran).toEqual(['@parako/plugin-backup-postgres:start', '@parako/plugin-backup-postgres:end', 'alpha:start', 'alpha:end', 'zeta:start', 'zeta:end']);
     ran.length = 0;
-    await new HookRunner(hooks, {log, order: ['zeta']}).run('pre-swap', base());
+    await new HookRunner(hooks, {log, config: null, order: ['zeta']}).run('pre-swap', base());
     expect(ran.filter((r) => r.endsWith(':start'))).toEqual(['zeta:start', '@parako/plugin-backup-postgres:start', 'alpha:start']);
   });
 
@@ -45,7 +47,7 @@ describe('hook runner', () => {
         ran.push('b');
       }),
     ];
-    const error = await new HookRunner(hooks, {log}).run('pre-swap', base()).catch((e: unknown) => e);
+    const error = await new HookRunner(hooks, {log, config: null}).run('pre-swap', base()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HookError);
     expect((error as HookError).plugin).toBe('a-veto');
     expect((error as Error).message).toBe('pre-swap hook of a-veto vetoed: maintenance window closed');
@@ -56,7 +58,7 @@ describe('hook runner', () => {
     const hooks = [hook('thrower', 'post-verify', () => {
       throw new Error('disk check failed');
     })];
-    const error = await new HookRunner(hooks, {log}).run('post-verify', base()).catch((e: unknown) => e);
+    const error = await new HookRunner(hooks, {log, config: null}).run('post-verify', base()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HookError);
     expect((error as HookError).code).toBe(6);
     expect((error as Error).message).toContain('post-verify hook of thrower failed: disk check failed');
@@ -69,7 +71,7 @@ describe('hook runner', () => {
         aborted = true;
       });
     }))];
-    const runner = new HookRunner(hooks, {log, timeoutSeconds: {'pre-download': 0.1}});
+    const runner = new HookRunner(hooks, {log, config: null, timeoutSeconds: {'pre-download': 0.1}});
     const started = Date.now();
     const error = await runner.run('pre-download', base()).catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(2000);
@@ -87,7 +89,7 @@ describe('hook runner', () => {
         ran.push('b');
       }),
     ];
-    await expect(new HookRunner(hooks, {log}).run('notify', base())).resolves.toBeUndefined();
+    await expect(new HookRunner(hooks, {log, config: null}).run('notify', base())).resolves.toBeUndefined();
     expect(ran).toEqual(['b']);
   });
 
@@ -97,7 +99,65 @@ describe('hook runner', () => {
       seen = {point: ctx.point, app: ctx.app, to: ctx.to.version};
       ctx.log.info('hello');
     })];
-    await new HookRunner(hooks, {log}).run('post-swap', base());
+    await new HookRunner(hooks, {log, config: null}).run('post-swap', base());
     expect(seen).toEqual({point: 'post-swap', app: 'app', to: '1.0.0'});
+  });
+
+  it('runs only the plugins that act with parako.json: an idle plugin is never even loaded', async () => {
+    const ran: string[] = [];
+    const loaded: string[] = [];
+    const supervisor = (name: string, type: string): HookImplementation => {
+      const implementation = hook(name, 'restart', () => {
+        ran.push(name);
+      }, 'first-party', {'supervisor.type': type});
+      const load = async (): Promise<HookFunction> => {
+        loaded.push(name);
+        return implementation.load();
+      };
+      return {...implementation, load};
+    };
+    const hooks = [supervisor('@parako/plugin-systemd', 'systemd'), supervisor('@parako/plugin-pm2', 'pm2'), hook('in-house', 'restart', () => {
+      ran.push('in-house');
+    })];
+    const runner = new HookRunner(hooks, {log, config: pm2Host});
+    expect(runner.at('restart').map((h) => h.plugin)).toEqual(['@parako/plugin-pm2', 'in-house']);
+    expect(runner.idleAt('restart').map(({hook: h, why}) => [h.plugin, why])).toEqual([
+      ['@parako/plugin-systemd', 'supervisor.type is "pm2" in parako.json, this plugin acts when it is "systemd"'],
+    ]);
+    await runner.run('restart', base());
+    expect(ran).toEqual(['@parako/plugin-pm2', 'in-house']);
+    expect(loaded).toEqual(['@parako/plugin-pm2']);
+
+    // Without a parako.json, only the plugin that declares no condition acts.
+    const bare = new HookRunner(hooks, {log, config: null});
+    expect(bare.at('restart').map((h) => h.plugin)).toEqual(['in-house']);
+    expect(bare.plugins().map(({plugin, verdict}) => [plugin, verdict.acts])).toEqual([
+      ['@parako/plugin-pm2', false],
+      ['@parako/plugin-systemd', false],
+      ['in-house', true],
+    ]);
+  });
+
+  it('a plugin whose actsWhen cannot be read stops every gating point, naming it; notify still runs', async () => {
+    const ran: string[] = [];
+    const hooks = [
+      hook('garbled', 'health', () => {
+        ran.push('garbled');
+      }, 'linked', {'supervisor.type': ['pm2']}),
+      hook('fine', 'pre-download', () => {
+        ran.push('fine');
+      }),
+      hook('fine', 'notify', () => {
+        ran.push('notify');
+      }),
+    ];
+    const runner = new HookRunner(hooks, {log, config: pm2Host});
+    expect(runner.problems()).toEqual([{plugin: 'garbled', why: expect.stringContaining('parako.actsWhen {"supervisor.type":["pm2"]}')}]);
+    const error = await runner.run('pre-download', base()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HookError);
+    expect((error as HookError).plugin).toBe('garbled');
+    expect((error as Error).message).toContain('pre-download hooks cannot run: plugin garbled: its package.json has parako.actsWhen');
+    await runner.run('notify', base());
+    expect(ran).toEqual(['notify']);
   });
 });
