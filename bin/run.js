@@ -24,6 +24,16 @@ if (installsPlugins(process.argv.slice(2))) {
   }
 }
 
+// `parako plugins …` runs npm. npm reads the user config of whoever runs it (root's, or the
+// sudo user's ~/.npmrc), so the same command could install from another registry, or print
+// warnings about settings meant for other tools (`Unknown user config "nodedir"`), depending on
+// the shell. The host's plugin store has its own npm config instead: <data dir>/npmrc, where
+// an operator puts registry, proxy or cafile settings for plugin installs
+// (docs/plugins/managing.md). An explicit npm_config_userconfig still wins.
+if (args0IsPlugins(process.argv.slice(2)) && !process.env.npm_config_userconfig && !process.env.NPM_CONFIG_USERCONFIG) {
+  process.env.npm_config_userconfig = join(process.env.PARAKO_DATA_DIR, 'npmrc');
+}
+
 // A root-run updater runs the compiled files a plugin declares, never its TypeScript sources
 // (oclif would otherwise try to transpile a linked plugin's src/ on the fly).
 settings.enableAutoTranspile = false;
@@ -35,6 +45,11 @@ function mayLoadParakoPlugins() {
   if (existsSync(join(process.env.PARAKO_DATA_DIR, 'package.json'))) return true;
   const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   return (pjson.oclif?.plugins ?? []).some((name) => !name.startsWith('@oclif/'));
+}
+
+/** Any `plugins` command (`plugins`, `plugins install`, `plugins:link`, …). */
+function args0IsPlugins(args) {
+  return args[0] === 'plugins' || args[0]?.startsWith('plugins:') === true;
 }
 
 /** `plugins install`, `plugins add`, or their `plugins:install` spelling. */

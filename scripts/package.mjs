@@ -2,7 +2,8 @@
 // `npm run package`: parako's own release, from a built checkout, into artifacts/ (or --out DIR):
 //
 //   parako-<v>.tgz                      npm tarball; carries every dependency, the six first-party
-//                                       plugins included, so installing it asks no registry
+//                                       plugins included, so installing it asks no registry (a
+//                                       plain `npm pack` of the checkout does not: it is refused)
 //   plugins/parako-plugin-<name>-<v>.tgz  each first-party plugin alone, for `parako plugins install`
 //   parako-v<v>-linux-x64.tar.gz        standalone tree with the pinned Node.js (oclif's layout)
 //   parako_<v>_amd64.deb                that tree under /usr/lib/parako, parako on PATH
@@ -48,13 +49,72 @@ async function checkBuilt() {
   if (missing.length > 0) fail(`not built (${missing.join(', ')} missing): run npm run build, or npm run package, which builds first`);
 }
 
-/** npm pack: bundleDependencies in package.json makes the tarball carry all of node_modules it needs. */
+/**
+ * npm pack of parako as it ships: bundleDependencies makes the tarball carry the whole production
+ * tree, the workspace plugins included, so installing it asks no registry. The checkout's own
+ * package.json cannot say so: with bundleDependencies at the root, `npm ci` re-resolves the
+ * packages that npm itself bundles and fails. So the package is laid out in a staging dir with
+ * the shipped package.json, and this checkout's node_modules behind a link.
+ */
 async function packNpm() {
-  const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', out], {cwd: root}));
+  const staging = join(scratch, 'npm-package');
+  await mkdir(staging);
+  for (const path of [...pjson.files, 'README.md']) await cp(join(root, path), join(staging, path), {recursive: true});
+  const {scripts, devDependencies, workspaces, ...shipped} = pjson;
+  await writeFile(join(staging, 'package.json'), `${JSON.stringify({...shipped, bundleDependencies: true}, null, 2)}\n`);
+  await stageNodeModules(join(staging, 'node_modules'));
+  const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', out], {cwd: staging}));
   const notBundled = Object.keys(pjson.dependencies).filter((name) => !packed.bundled.includes(name));
   if (notBundled.length > 0) fail(`npm pack left out ${notBundled.join(', ')}: installing the tarball would ask a registry for them`);
+  const tarball = join(out, packed.filename);
+  await withoutYarn(tarball);
   say(`${packed.filename}: ${packed.entryCount} files, ${packed.bundled.length} bundled packages`);
-  return join(out, packed.filename);
+  return tarball;
+}
+
+/**
+ * This checkout's node_modules, hard-linked where it can be (same filesystem) and copied where
+ * not; the workspace links of the first-party plugins become copies of what each would publish.
+ * npm pack bundles only what `dependencies` reach, so the dev tools in it are left behind.
+ */
+async function stageNodeModules(into) {
+  const linked = spawnSync('cp', ['-al', join(root, 'node_modules'), into]);
+  if (linked.status !== 0) {
+    await rm(into, {recursive: true, force: true});
+    run('cp', ['-a', join(root, 'node_modules'), into]);
+  }
+  await rm(join(into, '.cache'), {recursive: true, force: true});
+  for (const workspace of await readdir(join(root, 'plugins'))) {
+    const plugin = JSON.parse(await readFile(join(root, 'plugins', workspace, 'package.json'), 'utf8'));
+    const target = join(into, ...plugin.name.split('/'));
+    await rm(target, {force: true});
+    await mkdir(target, {recursive: true});
+    for (const path of ['package.json', ...plugin.files]) await cp(join(root, 'plugins', workspace, path), join(target, path), {recursive: true});
+  }
+}
+
+/**
+ * @oclif/plugin-plugins depends on yarn 1 only to run `yarn install` in a linked plugin folder
+ * that has a yarn.lock, and falls back to a yarn on PATH when it has none. yarn's preinstall
+ * script is the only install script in the tree: it spawns npm during every global install of
+ * parako (which then asks the registry for npm's latest version) and, on npm 8, may delete a
+ * Corepack `yarn` link of the host. parako ships a stand-in: the same name and version, no
+ * script, no code.
+ */
+async function withoutYarn(tarball) {
+  const unpacked = join(scratch, 'npm-tarball');
+  await mkdir(unpacked);
+  run('tar', ['-xzf', tarball, '-C', unpacked]);
+  const yarn = join(unpacked, 'package', 'node_modules', 'yarn');
+  const {version: yarnVersion} = JSON.parse(await readFile(join(yarn, 'package.json'), 'utf8'));
+  await rm(yarn, {recursive: true});
+  await mkdir(yarn);
+  await writeFile(
+    join(yarn, 'package.json'),
+    `${JSON.stringify({name: 'yarn', version: yarnVersion, description: 'stand-in: parako does not ship yarn (scripts/package.mjs, withoutYarn)', license: 'BSD-2-Clause'}, null, 2)}\n`,
+  );
+  run('tar', [...reproducibleTar(), '-czf', tarball, '-C', unpacked, 'package']);
+  await rm(unpacked, {recursive: true});
 }
 
 async function packPlugins() {

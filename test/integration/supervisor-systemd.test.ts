@@ -13,7 +13,7 @@ import {afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {repoRoot} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {
-  appRelease, ensureSystemdImage, freePort, startSystemdContainer, type Mount, type SystemdContainer, systemdTestsMissing,
+  appRelease, ensureSystemdImage, expectAnswers, freePort, startSystemdContainer, type Mount, type SystemdContainer, systemdTestsMissing,
 } from '../fixtures/systemd.js';
 import {currentTarget, expectExit, FAST_ENV, history, useSignedWorlds} from './helpers.js';
 
@@ -178,21 +178,3 @@ describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' :
     expect(await currentTarget(host.world)).toBe('releases/v1.0.0');
   });
 });
-
-/** The app at `url` answers its /health with `version` (polled briefly: a restart is asynchronous). */
-async function expectAnswers(url: string, version: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url, {signal: AbortSignal.timeout(2000)});
-      const body = (await response.json()) as {version?: string};
-      if (response.ok && body.version === version) return;
-      last = `HTTP ${response.status} ${JSON.stringify(body)}`;
-    } catch (error) {
-      last = String(error);
-    }
-    await sleep(200);
-  }
-  expect.fail(`${url} did not answer version ${version} within 10 s (last: ${last})`);
-}
