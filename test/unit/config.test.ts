@@ -25,6 +25,12 @@ describe('host config', () => {
     if (dir !== undefined) await rm(dir, {recursive: true, force: true});
   });
 
+  it('templates/parako.json, the example the .deb ships under /usr/share/parako, is a valid config', async () => {
+    const file = join(repoRoot, 'templates', 'parako.json');
+    const config = parseConfig(JSON.parse(await readFile(file, 'utf8')), file);
+    expect(config).toMatchObject({app: 'parako-id', supervisor: {type: 'systemd', units: ['parako-id']}});
+  });
+
   it('accepts the DESIGN example and fills defaults', () => {
     const config = parseConfig(
       {
