@@ -1,23 +1,36 @@
 /**
  * Measurement 4: what an operator waits for before parako does anything. `parako --version`
  * is Node + oclif; `parako status` on an empty dir adds loading a command and reading the dir.
- * Both against `node -e 0`, the floor for any Node program, interleaved round by round.
+ * Both against `node -e 0`, the floor for any Node program, interleaved round by round; for
+ * this checkout, the npm tarball installed with npm install -g, and the standalone tarball on
+ * its own Node (whose floor is measured too).
  */
 import {mkdir} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {type BenchContext, parako} from './context.js';
+import {installedCopies} from './installed.js';
 import type {Run} from './process.js';
 import {type ResultRow, mib, ratio, sample, timeCells} from './table.js';
 
 export async function startup(ctx: BenchContext): Promise<ResultRow[]> {
   const emptyDir = join(ctx.workDir, 'empty-install');
   await mkdir(emptyDir, {recursive: true});
-  const commands: Array<{label: string; run: () => Promise<Run>}> = [
-    {label: '`node -e 0`', run: () => ctx.runner.run(process.execPath, ['-e', '0'])},
-    {label: '`parako --version`', run: () => parako(ctx, ['--version'])},
-    {label: '`parako status --dir <empty dir>`', run: () => parako(ctx, ['status', '--dir', emptyDir])},
+  const installed = await installedCopies(ctx);
+  const floor = {label: `\`node -e 0\` (${process.version})`, run: () => ctx.runner.run(process.execPath, ['-e', '0'])};
+  const standaloneFloor = {label: '`node -e 0` (the standalone tarball\'s bin/node)', run: () => ctx.runner.run(installed.standaloneNode, ['-e', '0'])};
+  const copies = [
+    {name: 'checkout', run: (args: string[]) => parako(ctx, args), floor},
+    {name: 'npm install -g', run: (args: string[]) => ctx.runner.run(installed.npm, args, {cwd: ctx.workDir}), floor},
+    {name: 'standalone', run: (args: string[]) => ctx.runner.run(installed.standalone, args, {cwd: ctx.workDir}), floor: standaloneFloor},
   ];
+  const commands: Array<{label: string; run: () => Promise<Run>; floor?: string}> = [floor, standaloneFloor];
+  for (const copy of copies) {
+    commands.push(
+      {label: `\`parako --version\`, ${copy.name}`, run: () => copy.run(['--version']), floor: copy.floor.label},
+      {label: `\`parako status --dir <empty dir>\`, ${copy.name}`, run: () => copy.run(['status', '--dir', emptyDir]), floor: copy.floor.label},
+    );
+  }
   for (const command of commands) await command.run(); // untimed: warm the page cache and Node's compile cache
   const runs: Run[][] = commands.map(() => []);
   ctx.progress(`start-up: ${ctx.sizes.startupRuns} rounds`);
@@ -26,11 +39,11 @@ export async function startup(ctx: BenchContext): Promise<ResultRow[]> {
   }
   const times = runs.map((list) => sample(list.map((r) => r.wallMs)));
   const rss = runs.map((list) => sample(list.map((r) => r.peakRssMiB ?? Number.NaN)).median);
-  const floor = times[0]!.median;
+  const median = (label: string): number => times[commands.findIndex((command) => command.label === label)]!.median;
   return commands.map((command, j) => ({
     measurement: `4. start-up: ${command.label}`,
     metric: 'wall time',
     ...timeCells(times[j]!),
-    compared: `${j === 0 ? 'the floor' : `${ratio(times[j]!.median / floor)} \`node -e 0\``}; peak RSS ${mib(rss[j]!)}`,
+    compared: `${command.floor === undefined ? 'a floor' : `${ratio(times[j]!.median / median(command.floor))} ${command.floor}`}; peak RSS ${mib(rss[j]!)}`,
   }));
 }
