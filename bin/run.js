@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import {existsSync, readFileSync} from 'node:fs';
+import {accessSync, constants, existsSync, readFileSync} from 'node:fs';
 import {register} from 'node:module';
 import {join, resolve} from 'node:path';
+import {fileURLToPath} from 'node:url';
 
 import {execute, settings} from '@oclif/core';
 
@@ -30,15 +31,30 @@ if (installsPlugins(process.argv.slice(2))) {
 // the shell. The host's plugin store has its own npm config instead: <data dir>/npmrc, where
 // an operator puts registry, proxy or cafile settings for plugin installs
 // (docs/plugins/managing.md). An explicit npm_config_userconfig still wins.
-if (args0IsPlugins(process.argv.slice(2)) && !process.env.npm_config_userconfig && !process.env.NPM_CONFIG_USERCONFIG) {
-  process.env.npm_config_userconfig = join(process.env.PARAKO_DATA_DIR, 'npmrc');
+if (args0IsPlugins(process.argv.slice(2))) {
+  if (!process.env.npm_config_userconfig && !process.env.NPM_CONFIG_USERCONFIG) process.env.npm_config_userconfig = join(process.env.PARAKO_DATA_DIR, 'npmrc');
+  // The npm that installs plugins is parako's own: news of a newer npm is not for the operator.
+  process.env.npm_config_update_notifier = 'false';
 }
 
 // A root-run updater runs the compiled files a plugin declares, never its TypeScript sources
 // (oclif would otherwise try to transpile a linked plugin's src/ on the fly).
 settings.enableAutoTranspile = false;
 
-await execute({dir: import.meta.url});
+// A user other than root on a host whose store is root's alone (the .deb makes it 0700): oclif
+// would print a raw EACCES warning on every command. Its plugins are left unloaded instead, and
+// parako's own store check names the problem where it matters (parako hooks, the gating points).
+await execute({loadOptions: {root: fileURLToPath(import.meta.url), userPlugins: storeReadable(process.env.PARAKO_DATA_DIR)}});
+
+/** The store's package.json can be read, or there is none (nothing to load either way). */
+function storeReadable(dataDir) {
+  try {
+    accessSync(join(dataDir, 'package.json'), constants.R_OK);
+    return true;
+  } catch (error) {
+    return error.code === 'ENOENT' || error.code === 'ENOTDIR';
+  }
+}
 
 /** A plugin store exists on this host, or this installation bundles a plugin of its own. */
 function mayLoadParakoPlugins() {

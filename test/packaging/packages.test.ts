@@ -94,6 +94,20 @@ describe.skipIf(missing !== false)(`parako as shipped${missing === false ? '' : 
       expect(registryRequests, installOutput).toEqual([]);
     });
 
+    it('carries no install script: nothing runs as root while it installs', async () => {
+      const {readdir} = await import('node:fs/promises');
+      const withScripts: string[] = [];
+      const root = join(prefix, 'lib', 'node_modules', 'parako');
+      for (const entry of await readdir(root, {recursive: true, withFileTypes: true})) {
+        if (entry.name !== 'package.json' || !entry.isFile()) continue;
+        const file = join(entry.parentPath, entry.name);
+        const manifest = JSON.parse(await readFile(file, 'utf8')) as {scripts?: Record<string, string>};
+        const scripts = Object.keys(manifest.scripts ?? {}).filter((name) => ['preinstall', 'install', 'postinstall'].includes(name));
+        if (scripts.length > 0) withScripts.push(`${file.slice(root.length + 1)}: ${scripts.join(', ')}`);
+      }
+      expect(withScripts).toEqual([]);
+    });
+
     it('parako --version and parako hooks print exactly what the checkout prints', async () => {
       const world = await worlds.make();
       await world.writeConfig({supervisor: {type: 'pm2', apps: ['demo-app']}});
@@ -214,11 +228,19 @@ describe.skipIf(missing !== false)(`parako as shipped${missing === false ? '' : 
       const hooks = await parako(['hooks']);
       expectExit(hooks, 0);
       expect(hooks.stdout).toContain('plugin store: /var/lib/parako');
+      // The bundled npm installs a plugin from its own tarball into the root-only store.
+      const plugin = await container.exec(['parako', 'plugins', 'install', `/artifacts/plugins/parako-plugin-pm2-${VERSION}.tgz`], {timeoutMs: 120_000});
+      expect(plugin.code, `${plugin.stdout}${plugin.stderr}`).toBe(0);
+      expect(await container.sh('stat -c "%a %U" /var/lib/parako /var/lib/parako/package.json')).toBe('700 root\n644 root\n');
 
       // The operator's part: the unit from the shipped template, the app user; then a first install starts it.
       await container.sh(`useradd --system --no-create-home --shell /usr/sbin/nologin parako
         sed 's#/usr/bin/node #${appNode} #' /usr/share/parako/systemd/parako-id.service > /etc/systemd/system/parako-id.service
         systemctl daemon-reload && systemctl enable parako-id`);
+      // Another user cannot read the store: parako still answers, without a raw EACCES warning.
+      const asApp = await container.exec(['runuser', '-u', 'parako', '--', 'parako', '--version']);
+      expect({code: asApp.code, stderr: asApp.stderr}).toEqual({code: 0, stderr: ''});
+
       await world.publish(appRelease('1.0.0'));
       const install = await parako(['update']);
       expectExit(install, 0);
