@@ -38,4 +38,4 @@ export function defineHook<P extends HookPoint>(
   };
 }
 
-export {type BackupName, type BackupTarget, backupPath, prepareBackupFile} from './core/backup-file.js';
+export {type BackupName, type BackupTarget, backupPath, prepareBackupFile, refuseUnsafeBackupDir} from './core/backup-file.js';

@@ -6,14 +6,16 @@
  * the recorded restore command puts it back after a migration that failed.
  */
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process';
-import {mkdir, readdir, stat, writeFile} from 'node:fs/promises';
+import {chmod, chown, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {fileURLToPath} from 'node:url';
 
 import {afterEach, describe, expect, it} from 'vitest';
 
+import {lookupUser} from '../../src/core/exec.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
+import {TEST_USER, testUserMissing} from '../fixtures/test-user.js';
 import {currentTarget, exists, expectExit, expectUnchanged, explain, history, jsonOf, parako, snapshotInstall, useSignedWorlds} from './helpers.js';
 
 const PLUGIN = '@parako/plugin-backup-sqlite';
@@ -221,5 +223,88 @@ describe.skipIf(sqliteMissing !== false)(`SQLite backups before a migration${sql
     expectExit(await parako(world, ['update'], {env}), 0);
     expect(await exists(backups)).toBe(false);
     expect((await history(world)).at(-1)).toMatchObject({to: '1.1.0', backup: null});
+  });
+});
+
+/** The name a backup taken at `at` gets (backupPath's UTC stamp, to the second). */
+function backupNameAt(at: Date): string {
+  return `demo-app-pre-v1.1.0-${at.toISOString().replaceAll(/[:.]/g, '').replace(/\d{3}Z$/, 'Z')}.db`;
+}
+
+/** Runs a shell script as the test user: another local user, the way the app user would. */
+function asTestUser(script: string, ...args: string[]): void {
+  const {uid, gid} = lookupUser(TEST_USER);
+  execFileSync('sh', ['-c', script, 'sh', ...args], {uid, gid, cwd: '/'});
+}
+
+const userMissing = sqliteMissing === false ? testUserMissing() : sqliteMissing;
+
+describe.skipIf(userMissing !== false)(`a backupDir another user can write is refused before anything is dumped${userMissing ? ` (skipped: ${userMissing})` : ''}`, () => {
+  it('links the app user plants in its runtime/ for the coming minutes are not written through: the root-only file is unchanged and the update refused', async () => {
+    const {world, env} = await sqliteWorld({rows: 3, config: {backupDir: 'runtime/backups'}});
+    await chmod(world.root, 0o711); // the app user can reach the install dir, as on a host
+    const secret = join(world.root, 'root-only.conf');
+    await writeFile(secret, 'root password: hunter2\n', {mode: 0o600});
+    const runtime = join(world.dir, 'runtime');
+    const appUser = lookupUser(TEST_USER);
+    await chown(runtime, appUser.uid, appUser.gid); // runtime/ is the app user's
+    // The app user plants <name>.db.partial -> the root-only file for every second of the next two minutes.
+    const start = Date.now();
+    const names = Array.from({length: 125}, (_, second) => `${backupNameAt(new Date(start + (second - 5) * 1000))}.partial`);
+    asTestUser('mkdir -p "$1/backups" && cd "$1/backups" && target=$2 && shift 2 && for name in "$@"; do ln -s "$target" "$name"; done', runtime, secret, ...names);
+    const planted = await backupFiles(join(runtime, 'backups'));
+    expect(planted).toHaveLength(names.length);
+    await world.publish({version: '1.1.0', migration: {command: 'true'}});
+
+    const result = await parako(world, ['update', '--migrate'], {env});
+
+    expect(await readFile(secret, 'utf8'), 'the root-only file was not written through the link').toBe('root password: hunter2\n');
+    expect((await stat(secret)).mode & 0o777).toBe(0o600);
+    expectExit(result, 6);
+    expect(result.stderr).toContain(`backupDir ${join(runtime, 'backups')}`);
+    expect(result.stderr).toContain(`${runtime} (owner ${TEST_USER}, mode 0755) belongs to another user`);
+    expect(result.stderr).toContain('nothing was dumped');
+    expect(result.stderr).toMatch(/next: .*point backupDir in parako\.json at a folder only root can write/);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    expect(await backupFiles(join(runtime, 'backups')), 'no backup file and no other file beside the planted links').toEqual(planted);
+    expect((await history(world)).at(-1)).toMatchObject({to: '1.1.0', outcome: 'failed', code: 6, backup: null, migrationRan: false});
+  });
+
+  it('a backupDir under a group-writable folder is refused by the dry run and by the update, naming the folder, its owner and mode', async () => {
+    const {world, env} = await sqliteWorld({rows: 3});
+    const shared = join(world.root, 'shared');
+    await mkdir(shared);
+    await chown(shared, 0, lookupUser(TEST_USER).gid);
+    await chmod(shared, 0o775);
+    const backupDir = join(shared, 'backups');
+    await world.writeConfig({backup: {type: 'sqlite', path: DB_PATH}, backupDir});
+    await world.publish({version: '1.1.0', migration: {command: 'true'}});
+
+    const planned = await parako(world, ['update', '--dry-run'], {env});
+    expectExit(planned, 6);
+    expect(planned.stderr).toContain(`post-verify hook of ${PLUGIN} refused: backupDir ${backupDir} is not safe for root to write in: ${shared} (owner root, mode 0775) is writable by its group`);
+    expect(planned.stderr).toContain(`next: point backupDir in parako.json at a folder only root can write (the default is backups/ in the install dir), or make ${shared} root's alone: chown root:root ${shared} && chmod go-w ${shared}`);
+
+    const result = await parako(world, ['update', '--migrate', '--json'], {env});
+    expectExit(result, 6);
+    expect(jsonOf(result)).toMatchObject({code: 6, reason: 'hook', from: '1.0.0', to: '1.1.0'});
+    expect(String(jsonOf(result).message)).toContain(`pre-swap hook of ${PLUGIN} refused: backupDir ${backupDir}`);
+    expect(await exists(backupDir), 'nothing was created in it').toBe(false);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+  });
+
+  it('a 0700 root-owned backupDir works: one 0600 backup, no .partial left beside it', async () => {
+    const {world, env, db} = await sqliteWorld({rows: 3});
+    const vault = join(world.root, 'vault');
+    await mkdir(vault, {mode: 0o700});
+    await world.writeConfig({backup: {type: 'sqlite', path: DB_PATH}, backupDir: vault});
+    await world.publish({version: '1.1.0', migration: {command: addColumn(db)}});
+    const result = await parako(world, ['update', '--migrate'], {env});
+    expectExit(result, 0);
+    const files = await backupFiles(vault);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(BACKUP_NAME);
+    expect((await stat(join(vault, files[0]!))).mode & 0o777).toBe(0o600);
+    expect(sql(join(vault, files[0]!), 'PRAGMA integrity_check')).toBe('ok');
   });
 });

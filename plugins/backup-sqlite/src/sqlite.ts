@@ -3,7 +3,7 @@
  * online backup API, so the copy is consistent while the app keeps writing (a file copy of a
  * live database, or of one in WAL mode without its -wal file, is not).
  */
-import {rm, stat} from 'node:fs/promises';
+import {stat} from 'node:fs/promises';
 import {isAbsolute, join, resolve} from 'node:path';
 
 import type {HookContext, HostConfig} from 'parako';
@@ -48,11 +48,6 @@ export async function checkIntegrity(ctx: HookContext, copy: string): Promise<vo
   if (result.code !== 0 || answer !== 'ok') {
     throw new Error(`the copy failed PRAGMA integrity_check (exit ${result.code}): ${answer === '' ? lastWords(result) : answer.split('\n').slice(0, 5).join('; ')}`);
   }
-}
-
-/** What sqlite3 may leave next to a copy it was killed while writing. */
-export async function removeSidecars(copy: string): Promise<void> {
-  for (const suffix of ['-journal', '-wal', '-shm']) await rm(`${copy}${suffix}`, {force: true});
 }
 
 /**

@@ -4,7 +4,7 @@
  * archive under backups/, check that it is a whole gzip'd mongodump archive, and only then
  * let the swap go ahead. Any failure stops the update (code 6) with nothing swapped.
  */
-import {type HookContext, prepareBackupFile} from 'parako';
+import {type HookContext, prepareBackupFile, refuseUnsafeBackupDir} from 'parako';
 
 import {checkArchive, dumpArchive, maskUri, PLUGIN, restoreCommand} from '../mongodump.js';
 
@@ -12,6 +12,7 @@ export default async function preSwap({ctx}: {ctx: HookContext}): Promise<void> 
   const backup = ctx.config.backup;
   if (backup?.type !== 'mongo') return; // another database's plugin, or no backup configured
   if (ctx.backup?.wanted !== true) return; // no migration and no --backup, or --no-backup
+  refuseUnsafeBackupDir(ctx, PLUGIN);
   const target = await prepareBackupFile({dir: ctx.dir, backupDir: ctx.config.backupDir, app: ctx.app, version: ctx.to.version, ext: 'archive'});
   let size: number;
   try {

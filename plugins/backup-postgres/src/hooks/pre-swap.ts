@@ -3,7 +3,7 @@
  * (the release declares a migration, or --backup), dump the database before anything changes
  * it. Any failure throws: the update stops with code 6 and nothing is swapped.
  */
-import {type HookContext, prepareBackupFile} from 'parako';
+import {type HookContext, prepareBackupFile, refuseUnsafeBackupDir} from 'parako';
 
 import {checkArchive, connectionOf, dump, formatSize, PLUGIN, restoreCommand} from '../postgres.js';
 
@@ -11,6 +11,7 @@ export default async function preSwap({ctx}: {ctx: HookContext}): Promise<void> 
   const settings = ctx.config.backup;
   if (settings?.type !== 'postgres') return; // another backup plugin, or none configured
   if (ctx.backup?.wanted !== true) return; // no migration and no --backup; --no-backup: the core warns
+  refuseUnsafeBackupDir(ctx, PLUGIN);
   const connection = connectionOf(settings);
   const target = await prepareBackupFile({dir: ctx.dir, backupDir: ctx.config.backupDir, app: ctx.app, version: ctx.to.version, ext: 'dump'});
   let size: number;

@@ -4,14 +4,15 @@
  * with integrity_check, kept under backups/ with the command that restores it. Any failure
  * throws, so the update stops with code 6 and nothing is swapped.
  */
-import {prepareBackupFile, type HookContext} from 'parako';
+import {prepareBackupFile, refuseUnsafeBackupDir, type HookContext} from 'parako';
 
-import {backupDatabase, checkIntegrity, databasePath, PLUGIN, removeSidecars, requireDatabase, restoreCommand} from '../sqlite.js';
+import {backupDatabase, checkIntegrity, databasePath, PLUGIN, requireDatabase, restoreCommand} from '../sqlite.js';
 
 export default async function preSwap({ctx}: {ctx: HookContext}): Promise<void> {
   const backup = ctx.config.backup;
   if (backup?.type !== 'sqlite') return; // another backup plugin's database, or none
   if (ctx.backup?.wanted !== true) return; // no migration and no --backup, or --no-backup
+  refuseUnsafeBackupDir(ctx, PLUGIN);
   const database = databasePath(ctx, backup.path);
   await requireDatabase(database, backup.path);
   const target = await prepareBackupFile({dir: ctx.dir, backupDir: ctx.config.backupDir, app: ctx.app, version: ctx.to.version, ext: 'db'});
@@ -21,8 +22,7 @@ export default async function preSwap({ctx}: {ctx: HookContext}): Promise<void> 
     await checkIntegrity(ctx, target.tempPath);
     size = await target.commit();
   } catch (error) {
-    await target.discard();
-    await removeSidecars(target.tempPath);
+    await target.discard(); // the copy and any -journal/-wal sqlite3 left beside it
     throw new Error(`the SQLite backup of ${database} failed, so the update stops before the swap: ${(error as Error).message}`);
   }
   const restore = restoreCommand(ctx.config, ctx.dir, target.path, database);
