@@ -1,5 +1,5 @@
 import {createHash, type Hash} from 'node:crypto';
-import {createReadStream} from 'node:fs';
+import {constants, createReadStream} from 'node:fs';
 import {type FileHandle, open, rm, stat, writeFile} from 'node:fs/promises';
 import {dirname} from 'node:path';
 import type {Readable} from 'node:stream';
@@ -10,6 +10,7 @@ import {DiskFullError, DownloadError, InterruptedError} from './errors.js';
 import {describeNetworkError} from './feed.js';
 import {isRedirectLoop, tooManyRedirects} from './http.js';
 import type {Logger} from './logger.js';
+import {ensurePrivateDir} from './safe-dir.js';
 import {pauseForTests} from './test-pause.js';
 
 export interface DownloadRequest {
@@ -39,6 +40,7 @@ class RetryableError extends Error {}
  * says (the endless-data attack).
  */
 export async function downloadArtifact(req: DownloadRequest): Promise<DownloadedFile> {
+  ensurePrivateDir(dirname(req.file));
   const attempts = req.attempts ?? 5;
   const baseDelay = Number(process.env.PARAKO_RETRY_BASE_MS ?? 500);
   let lastError: unknown;
@@ -93,7 +95,7 @@ async function fetchOnce(req: DownloadRequest): Promise<string> {
           next: 'the feed and its artifact disagree: tell the publisher; nothing was installed',
         });
       }
-      handle ??= await open(req.file, offset === 0 ? 'w' : 'a', 0o600);
+      handle ??= await open(req.file, (offset === 0 ? constants.O_TRUNC : constants.O_APPEND) | WRITE_NEW_OR_OWN, 0o600);
       await handle.write(chunk);
       hash.update(chunk);
       const before = written;
@@ -163,6 +165,9 @@ async function checkResponse(req: DownloadRequest, response: Dispatcher.Response
   }
   return offset;
 }
+
+/** Writes a file of ours: created 0600 if missing, never through a symlink planted under its name. */
+const WRITE_NEW_OR_OWN = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
 
 const HIGH_WATER = 8 * 1024 * 1024;
 
@@ -240,6 +245,7 @@ function interrupted(): InterruptedError {
 
 /** Fetches a small file (a Sigstore bundle) whole, refusing anything over `maxBytes`. */
 export async function downloadSmallFile(url: string, file: string, maxBytes: number, client: Dispatcher, signal?: AbortSignal): Promise<void> {
+  ensurePrivateDir(dirname(file));
   let response: Dispatcher.ResponseData;
   try {
     response = await request(url, {dispatcher: client, signal});
@@ -274,5 +280,5 @@ export async function downloadSmallFile(url: string, file: string, maxBytes: num
     if (signal?.aborted) throw interrupted();
     throw new DownloadError(`fetching ${url} failed: ${describeNetworkError(error)}`);
   }
-  await writeFile(file, Buffer.concat(chunks), {mode: 0o600});
+  await writeFile(file, Buffer.concat(chunks), {mode: 0o600, flag: constants.O_TRUNC | WRITE_NEW_OR_OWN});
 }

@@ -1,6 +1,8 @@
-import {appendFile, mkdir, open, readFile} from 'node:fs/promises';
+import {constants} from 'node:fs';
+import {open, readFile} from 'node:fs/promises';
 
 import type {Layout} from './layout.js';
+import {ensurePrivateDir} from './safe-dir.js';
 
 export type Outcome =
   | 'updated'
@@ -39,10 +41,10 @@ export interface HistoryEntry {
 }
 
 export async function appendHistory(layout: Layout, entry: HistoryEntry): Promise<void> {
-  await mkdir(layout.stateDir, {recursive: true, mode: 0o700});
-  await appendFile(layout.historyFile, JSON.stringify(entry) + '\n', {mode: 0o600});
-  const handle = await open(layout.historyFile, 'r');
+  ensurePrivateDir(layout.stateDir);
+  const handle = await open(layout.historyFile, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
+    await handle.writeFile(JSON.stringify(entry) + '\n');
     await handle.sync();
   } finally {
     await handle.close();

@@ -1,12 +1,13 @@
 import {randomBytes} from 'node:crypto';
-import {readFileSync} from 'node:fs';
-import {link, mkdir, open, readdir, readFile, stat, unlink} from 'node:fs/promises';
+import {constants, readFileSync} from 'node:fs';
+import {link, open, readdir, readFile, stat, unlink} from 'node:fs/promises';
 import {hostname} from 'node:os';
 import {dirname, join} from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 
 import {DiskFullError, LockHeldError} from './errors.js';
 import type {Layout} from './layout.js';
+import {ensurePrivateDir} from './safe-dir.js';
 
 export interface LockOwner {
   pid: number;
@@ -29,7 +30,7 @@ export interface HeldLock {
  * (the run was killed) and is taken over; a live one fails at once with code 4.
  */
 export async function acquireLock(layout: Layout, command: string): Promise<HeldLock> {
-  await mkdir(layout.stateDir, {recursive: true, mode: 0o700});
+  ensurePrivateDir(layout.stateDir);
   const owner: LockOwner = {
     pid: process.pid,
     procStart: processStartTime(process.pid),
@@ -110,7 +111,7 @@ export async function inspectLock(layout: Layout): Promise<{owner: LockOwner; al
 async function tryCreate(file: string, owner: LockOwner): Promise<boolean> {
   const draft = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const handle = await open(draft, 'wx', 0o600);
+    const handle = await open(draft, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       await handle.writeFile(JSON.stringify(owner) + '\n');
       await handle.sync();

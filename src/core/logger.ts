@@ -1,6 +1,8 @@
-import {mkdirSync} from 'node:fs';
+import {constants, openSync} from 'node:fs';
 import {dirname} from 'node:path';
 import pino, {type Logger} from 'pino';
+
+import {ensurePrivateDir} from './safe-dir.js';
 
 export type {Logger} from 'pino';
 
@@ -15,8 +17,9 @@ export function createLogger(options: {level: LogLevel; file?: string}): Logger 
   const streams: pino.StreamEntry[] = [];
   if (options.level !== 'silent') streams.push({level: options.level, stream: pino.destination({dest: 2, sync: true})});
   if (options.file !== undefined) {
-    mkdirSync(dirname(options.file), {recursive: true, mode: 0o700});
-    streams.push({level: 'info', stream: pino.destination({dest: options.file, sync: true, append: true, mode: 0o600})});
+    ensurePrivateDir(dirname(options.file));
+    const fd = openSync(options.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    streams.push({level: 'info', stream: pino.destination({dest: fd, sync: true})});
   }
   const levels = streams.map((s) => pino.levels.values[s.level ?? 'info'] ?? 30);
   const lowest = levels.length === 0 ? 'silent' : pino.levels.labels[Math.min(...levels)] ?? 'info';
