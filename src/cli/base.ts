@@ -10,7 +10,7 @@ import type {OperationEnv, OperationResult} from '../core/operation.js';
 import {discoverHooks, HookRunner} from '../hooks/runner.js';
 import {unloadedPlugins} from '../hooks/store.js';
 import {printResult} from './print-result.js';
-import {Terminal} from './terminal.js';
+import {Terminal, writeText} from './terminal.js';
 
 export type BaseFlags = Interfaces.InferredFlags<(typeof ParakoCommand)['baseFlags']>;
 
@@ -101,7 +101,7 @@ export abstract class ParakoCommand extends Command {
     const code = exitCodeOf(error);
     if (!(error instanceof ParakoError)) {
       // Unexpected: keep the stack for the log, say what is known to the operator.
-      process.stderr.write(`${error instanceof Error && error.stack ? error.stack : String(error)}\n`);
+      writeText(process.stderr, `${error instanceof Error && error.stack ? error.stack : String(error)}\n`);
     }
     return {
       code,
@@ -120,7 +120,7 @@ export abstract class ParakoCommand extends Command {
     const onSignal = (signal: NodeJS.Signals): void => {
       received++;
       if (received > 1) process.exit(130);
-      process.stderr.write(`parako: ${signal} received: stopping at the next safe point (again to force)\n`);
+      writeText(process.stderr, `parako: ${signal} received: stopping at the next safe point (again to force)\n`);
       this.abort.abort(new Error(signal));
     };
     process.on('SIGINT', onSignal);

@@ -1,6 +1,15 @@
 import {createInterface} from 'node:readline/promises';
 
 import type {Reporter} from '../core/operation.js';
+import {escapeControl} from '../core/terminal-text.js';
+
+/**
+ * The one way text reaches the operator's terminal: every control character escaped
+ * (src/core/terminal-text.ts), since much of it comes from the feed, releases and plugins.
+ */
+export function writeText(stream: NodeJS.WritableStream, text: string): void {
+  stream.write(escapeControl(text));
+}
 
 /**
  * The operator's terminal: plain lines on stdout, a progress bar only on a TTY, nothing at
@@ -15,7 +24,7 @@ export class Terminal implements Reporter {
   say(line: string): void {
     if (this.quiet) return;
     this.clearBar();
-    this.stream.write(line + '\n');
+    writeText(this.stream, line + '\n');
   }
 
   progress(received: number, total: number): void {
@@ -39,7 +48,7 @@ export class Terminal implements Reporter {
     if (this.quiet || !process.stdin.isTTY || !this.stream.isTTY) return undefined;
     const rl = createInterface({input: process.stdin, output: this.stream});
     try {
-      const answer = await rl.question(`${question} [y/N] `);
+      const answer = await rl.question(`${escapeControl(question)} [y/N] `);
       return /^y(es)?$/i.test(answer.trim());
     } finally {
       rl.close();
