@@ -4,6 +4,7 @@ import {z} from 'zod';
 
 import {DownloadError, InterruptedError, RefusedError, UsageError} from './errors.js';
 import {type HttpTimeouts, isRedirectLoop, timeoutsFromEnv, tooManyRedirects} from './http.js';
+import {inlineData} from './terminal-text.js';
 
 const MAX_INDEX_BYTES = 8 * 1024 * 1024;
 
@@ -83,7 +84,8 @@ export function parseIndex(body: string, url: string, expectedApp: string): Feed
   try {
     raw = JSON.parse(body);
   } catch {
-    const start = body.trimStart().slice(0, 60).replaceAll(/\s+/g, ' ');
+    // Whatever the server sent (an HTML page, or escape sequences) is quoted, never obeyed.
+    const start = inlineData(body.trimStart().slice(0, 200).replaceAll(/\s+/g, ' '), 60);
     throw new DownloadError(`the release feed ${url} is not JSON (it starts with "${start}")`, {
       next: 'source.index must point at the feed\'s index.json, not a web page; nothing was changed',
     });
@@ -96,7 +98,7 @@ export function parseIndex(body: string, url: string, expectedApp: string): Feed
     });
   }
   if (result.data.app !== expectedApp) {
-    throw new DownloadError(`the release feed ${url} is for app "${result.data.app}", but this host runs "${expectedApp}"`, {
+    throw new DownloadError(`the release feed ${url} is for app "${inlineData(result.data.app)}", but this host runs "${expectedApp}"`, {
       next: 'check source.index and app in parako.json; nothing was changed',
     });
   }
@@ -123,7 +125,7 @@ export function parseIndex(body: string, url: string, expectedApp: string): Feed
 function resolveUrl(relative: string, base: string): string {
   const resolved = new URL(relative, base);
   if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') {
-    throw new DownloadError(`the release feed names ${resolved.href}, which is not http(s)`);
+    throw new DownloadError(`the release feed names ${inlineData(resolved.href)}, which is not http(s)`);
   }
   return resolved.href;
 }
