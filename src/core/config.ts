@@ -11,6 +11,7 @@ export type HookPoint = (typeof HOOK_POINTS)[number];
 const httpUrl = z.url({protocol: /^https?$/, error: 'must be an http:// or https:// URL'});
 const userName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*\$?$/, 'must be a system user name');
 const nonEmpty = z.string().min(1);
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 
 /** `cosign verify-blob --key`: the configured key is the only one accepted. */
 export interface KeyPolicy {
@@ -114,7 +115,15 @@ export const hostConfigSchema = z.strictObject({
     .optional(),
   backup: backupSchema.optional(),
   backupDir: nonEmpty.optional().describe('where backups go; relative paths are relative to the install dir'),
-  migration: z.strictObject({runAs: userName.optional()}).optional(),
+  migration: z
+    .strictObject({
+      runAs: userName.optional().describe('the user that runs migration commands (default: root)'),
+      env: z
+        .record(envName, z.string(), {error: (issue) => (issue.code === 'invalid_key' ? 'is not an environment variable name (letters, digits, "_")' : undefined)})
+        .optional()
+        .describe("variables the migration gets, NAME: value (\"${NAME}\" passes parako's own); as another user (runAs), all it gets besides PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_* and TZ"),
+    })
+    .optional(),
   keepReleases: z.number().int().min(2).max(100).default(3),
   hooks: z
     .strictObject({

@@ -5,6 +5,7 @@ import type {OperationEnv} from './operation.js';
 /**
  * Runs a migration command line from the signed release.json (never from the unsigned index)
  * through /bin/sh in `cwd`, as `migration.runAs`, streaming its output to the operator.
+ * `migration.env` is added to its environment: root's own, or as another user the reset one.
  */
 export async function runMigration(env: OperationEnv, command: string, cwd: string, label: 'migration' | 'reverse migration'): Promise<void> {
   const runAs = env.config.migration?.runAs;
@@ -14,6 +15,7 @@ export async function runMigration(env: OperationEnv, command: string, cwd: stri
     result = await execCommand('/bin/sh', ['-c', command], {
       cwd,
       runAs,
+      env: env.config.migration?.env,
       log: env.log,
       onOutput: (line) => env.out.say(`  | ${line}`),
     });

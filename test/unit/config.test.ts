@@ -72,6 +72,16 @@ describe('host config', () => {
     expect(messageOf(() => parseConfig({...base, verify: {issuer: 'https://i.example', identityRegExp: '('}}, 'f'))).toContain('verify.identityRegExp');
   });
 
+  it('takes migration.env as NAME: value strings and names a bad one', () => {
+    expect(parseConfig({...base, migration: {runAs: 'parako', env: {DATABASE_URL: 'postgres:///app', PGHOST: '/run/pg'}}}, 'f').migration).toEqual({
+      runAs: 'parako',
+      env: {DATABASE_URL: 'postgres:///app', PGHOST: '/run/pg'},
+    });
+    expect(messageOf(() => parseConfig({...base, migration: {env: {'NOT-A-NAME': 'x'}}}, 'f'))).toContain('migration.env.NOT-A-NAME: is not an environment variable name');
+    expect(messageOf(() => parseConfig({...base, migration: {env: {PORT: 5432}}}, 'f'))).toContain('migration.env.PORT');
+    expect(messageOf(() => parseConfig({...base, migration: {env: ['PGHOST']}}, 'f'))).toContain('migration.env');
+  });
+
   it('expands ${ENV} in strings and names a missing variable with its key', () => {
     expect(expandEnv({backup: {uri: 'mongodb://u:${PASS}@h/db'}}, {PASS: 's3cret'}, 'f')).toEqual({backup: {uri: 'mongodb://u:s3cret@h/db'}});
     let message = '';
