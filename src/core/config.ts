@@ -60,7 +60,10 @@ export const verifyPolicySchema = z
         new RegExp(policy.identityRegExp);
       } catch (error) {
         add(`is not a valid regular expression (${(error as Error).message})`, ['identityRegExp']);
+        return;
       }
+      const flaw = identityRegExpFlaw(policy.identityRegExp);
+      if (flaw !== undefined) add(flaw, ['identityRegExp']);
     }
   })
   .transform((policy): VerifyPolicy => {
@@ -68,6 +71,49 @@ export const verifyPolicySchema = z
     if (policy.key !== undefined) return {key: policy.key, ...common};
     return {issuer: policy.issuer!, identity: policy.identity, identityRegExp: policy.identityRegExp, ...common};
   });
+
+/**
+ * Why an identity pattern would let in a signer it does not name, or undefined. It is matched
+ * unanchored, as cosign matches --certificate-identity-regexp, so every top-level alternative
+ * must start with ^: in `^A|B` the B alternative matches anywhere in an identity, and anyone can
+ * put text in theirs (a repository or branch name). A pattern that matches an empty identity
+ * (`^`, `^.*`) matches every identity. The pattern must be a valid regular expression.
+ */
+export function identityRegExpFlaw(pattern: string): string | undefined {
+  const alternatives = topLevelAlternatives(pattern);
+  const loose = alternatives.find((alternative) => !alternative.startsWith('^'));
+  if (loose !== undefined && alternatives.length === 1) {
+    return `is not anchored with ^: any identity that merely contains it would be accepted; start it with ^ and the full URL (^https://github\\.com/<org>/<repo>/…)`;
+  }
+  if (loose !== undefined) {
+    const anchored = `^(?:${alternatives.map((alternative) => alternative.replace(/^\^/, '')).join('|')})`;
+    return `the alternative "${loose}" is not anchored with ^: any identity that merely contains it would be accepted; anchor every alternative, e.g. ${anchored}`;
+  }
+  if (new RegExp(pattern).test('')) return 'matches an empty identity, so it accepts every signer; name the signer (^https://github\\.com/<org>/<repo>/…)';
+  return undefined;
+}
+
+/** `pattern` split at each `|` outside a group and a character class. */
+function topLevelAlternatives(pattern: string): string[] {
+  const alternatives: string[] = [];
+  let depth = 0;
+  let inClass = false;
+  let start = 0;
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i];
+    if (char === '\\') i++; // the escaped character is a literal
+    else if (inClass) inClass = char !== ']';
+    else if (char === '[') inClass = true;
+    else if (char === '(') depth++;
+    else if (char === ')') depth--;
+    else if (char === '|' && depth === 0) {
+      alternatives.push(pattern.slice(start, i));
+      start = i + 1;
+    }
+  }
+  alternatives.push(pattern.slice(start));
+  return alternatives;
+}
 
 const supervisorSchema = z.discriminatedUnion('type', [
   z.strictObject({

@@ -161,9 +161,6 @@ async function fetchRelease(env: OperationEnv, release: FeedRelease, artifact: s
 /** Phase 4: nothing is parsed or extracted before this passes (verify-before-parse). */
 async function verifyRelease(env: OperationEnv, release: FeedRelease, artifact: string, bundle: string): Promise<ReleaseManifest> {
   const policy = env.config.verify;
-  if ('identityRegExp' in policy && policy.identityRegExp !== undefined && !policy.identityRegExp.startsWith('^')) {
-    env.out.say(`warning: verify.identityRegExp "${policy.identityRegExp}" is not anchored with ^: any identity that merely contains it is accepted`);
-  }
   const verified = await verifyArtifact({
     artifactPath: artifact, bundlePath: bundle, policy, expectedSha256: release.sha256, baseDir: env.layout.dir,
   });

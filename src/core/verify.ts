@@ -43,7 +43,7 @@ import {
   type VerificationPolicy,
 } from '@sigstore/verify';
 
-import type {VerifyPolicy} from './config.js';
+import {identityRegExpFlaw, type VerifyPolicy} from './config.js';
 import {ConfigError, VerificationError, type ParakoError} from './errors.js';
 
 export interface VerifyInput {
@@ -201,11 +201,16 @@ export function defaultTufCacheDir(env: NodeJS.ProcessEnv = process.env): string
  * The SAN pattern handed to @sigstore/verify, which matches it as an unanchored RegExp. An exact
  * `identity` is escaped and anchored, so a look-alike that merely contains it is refused.
  * `identityRegExp` is passed as written, like cosign's --certificate-identity-regexp (Go's
- * unanchored MatchString): operators should anchor it with ^…$ themselves.
+ * unanchored MatchString), once it is anchored with ^ in every alternative (identityRegExpFlaw;
+ * the config and the verify flags refuse it sooner, this is for any other caller).
  */
 export function identityPattern(policy: {identity?: string; identityRegExp?: string}): string {
   if (policy.identity !== undefined) return `^${policy.identity.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
-  if (policy.identityRegExp !== undefined) return policy.identityRegExp;
+  if (policy.identityRegExp !== undefined) {
+    const flaw = identityRegExpFlaw(policy.identityRegExp);
+    if (flaw !== undefined) throw new ConfigError(`verify.identityRegExp: ${flaw}`);
+    return policy.identityRegExp;
+  }
   throw new ConfigError('verify: keyless verification needs "identity" or "identityRegExp" next to "issuer"');
 }
 

@@ -350,6 +350,30 @@ describe('parako update refuses a release whose bundle does not verify, and leav
   });
 });
 
+describe('an identityRegExp with an alternative not anchored with ^ is refused before anything is fetched', () => {
+  // "^A|B": A names acme's workflow, B ("demo-app/") is found in the middle of mallory's identity.
+  const LOOSE = '^https://github\\.com/acme/demo-app/\\.github/workflows/release\\.yml@|demo-app/';
+  const MALLORY = 'https://github.com/mallory/demo-app/.github/workflows/release.yml@refs/heads/main';
+
+  it('parako update exits 2 naming the alternative, and a signer matching only it is not installed', async () => {
+    const h = await installedHost('keyless');
+    const release = await publishBad(h, (artifact) => keyless(artifact, MALLORY));
+    await h.world.writeConfig({verify: {identity: undefined, identityRegExp: LOOSE}});
+    h.before = await snapshotTree(h.world.dir, UNCHANGED);
+    const result = await update(h.world);
+    expectExit(result, 2);
+    expect(result.stderr).toContain('verify.identityRegExp: the alternative "demo-app/" is not anchored with ^');
+    expect(result.stderr).toContain('^(?:https://github\\.com/acme/demo-app/');
+    await expectInstallUntouched(h);
+
+    // The same rule for parako verify's flag.
+    const flags = ['--bundle', release.bundleFile!, '--certificate-oidc-issuer', ISSUER, '--trusted-root', trustedRootFile];
+    const verified = await runParako(['verify', release.file, ...flags, '--certificate-identity-regexp', LOOSE]);
+    expectExit(verified, 2);
+    expect(verified.stderr).toContain('--certificate-identity-regexp: the alternative "demo-app/" is not anchored with ^');
+  });
+});
+
 describe('parako update --dry-run refuses a bad bundle and changes nothing at all', () => {
   it.each(['another identity', 'a tampered artifact (the index fixed up to match it)'])(
     'a dry run of a release with %s exits 3 and leaves the whole tree identical',

@@ -72,6 +72,20 @@ describe('host config', () => {
     expect(messageOf(() => parseConfig({...base, verify: {issuer: 'https://i.example', identityRegExp: '('}}, 'f'))).toContain('verify.identityRegExp');
   });
 
+  it('refuses an identityRegExp with an alternative that is not anchored with ^ (in ^A|B, B matches anywhere)', () => {
+    const keyless = (identityRegExp: string): unknown => ({...base, verify: {issuer: 'https://issuer.example', identityRegExp}});
+    const alternation = messageOf(() => parseConfig(keyless('^https://github\\.com/acme/app/|mallory'), 'f'));
+    expect(alternation).toContain('verify.identityRegExp: the alternative "mallory" is not anchored with ^');
+    expect(alternation).toContain('^(?:https://github\\.com/acme/app/|mallory)');
+    expect(messageOf(() => parseConfig(keyless('github\\.com/acme/app/'), 'f'))).toContain('verify.identityRegExp: is not anchored with ^');
+    expect(messageOf(() => parseConfig(keyless('(^https://a/|https://b/)'), 'f'))).toContain('is not anchored with ^');
+    expect(messageOf(() => parseConfig(keyless('^(|https://a/)'), 'f'))).toContain('matches an empty identity, so it accepts every signer');
+    // Anchored in every alternative; a | escaped or inside a class or a group is no alternative.
+    for (const anchored of ['^https://a/|^https://b/', '^(?:https://a/|https://b/)', '^https://a/[|]x', '^https://a/\\|x', '^.*/acme/app/']) {
+      expect(parseConfig(keyless(anchored), 'f').verify).toMatchObject({identityRegExp: anchored});
+    }
+  });
+
   it('takes migration.env as NAME: value strings and names a bad one', () => {
     expect(parseConfig({...base, migration: {runAs: 'parako', env: {DATABASE_URL: 'postgres:///app', PGHOST: '/run/pg'}}}, 'f').migration).toEqual({
       runAs: 'parako',

@@ -100,10 +100,20 @@ describe('verifyArtifact: accepted', () => {
     await expect(verify(bundle, keyless)).resolves.toMatchObject({signer: IDENTITY});
   });
 
-  it('accepts an identity matching identityRegExp, unanchored like cosign --certificate-identity-regexp', async () => {
+  it('accepts an identity that starts with what identityRegExp matches, its end unanchored like cosign --certificate-identity-regexp', async () => {
     const policy: VerifyPolicy = {issuer: ISSUER, identityRegExp: '^https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v', trustedRoot};
     await expect(verify(await signKeyless(), policy)).resolves.toMatchObject({signer: IDENTITY});
-    await expect(verify(await signKeyless(), {issuer: ISSUER, identityRegExp: 'acme/app/', trustedRoot})).resolves.toMatchObject({signer: IDENTITY});
+    const alternatives: VerifyPolicy = {issuer: ISSUER, identityRegExp: '^(?:https://github\\.com/acme/other/|https://github\\.com/acme/app/)', trustedRoot};
+    await expect(verify(await signKeyless(), alternatives)).resolves.toMatchObject({signer: IDENTITY});
+  });
+
+  it.each([
+    ['an alternative not anchored with ^ (^A|B) that matches in the middle of the identity', '^https://github\\.com/acme/other/|acme/app/'],
+    ['no ^ at all', 'acme/app/'],
+  ])('refuses an identityRegExp with %s before checking any signature', async (_case, identityRegExp) => {
+    const verification = verify(await signKeyless(), {issuer: ISSUER, identityRegExp, trustedRoot});
+    await expect(verification).rejects.toBeInstanceOf(ConfigError);
+    await expect(verification).rejects.toThrow(/verify\.identityRegExp: .*not anchored with \^/);
   });
 
   it('accepts a key-signed bundle with the configured key, with or without a log entry', async () => {
@@ -328,7 +338,8 @@ describe('identityPattern', () => {
     expect(new RegExp(pattern).test('https://githubXcom/a/b/.github/workflows/r.yml@refs/tags/v1.0.0')).toBe(false);
   });
 
-  it('passes identityRegExp as written', () => {
-    expect(identityPattern({identityRegExp: 'acme/app'})).toBe('acme/app');
+  it('passes an identityRegExp anchored in every alternative as written, and refuses one that is not', () => {
+    expect(identityPattern({identityRegExp: '^https://a/|^https://b/'})).toBe('^https://a/|^https://b/');
+    expect(() => identityPattern({identityRegExp: '^https://a/|https://b/'})).toThrow(/the alternative "https:\/\/b\/" is not anchored with \^/);
   });
 });
