@@ -55,7 +55,8 @@ async function shopDatabase(owner = 'postgres'): Promise<string> {
 /** `current` runs v1.0.0 (no migration) with the postgres backup configured for `database`. */
 async function installed(database: string, backup: Record<string, unknown> = {type: 'postgres', database, runAs: 'postgres'}): Promise<void> {
   world = await worlds.make();
-  await world.writeConfig({backup, migration: {runAs: 'postgres'}});
+  // The migration runs as postgres with a reset environment: it reaches the cluster through migration.env.
+  await world.writeConfig({backup, migration: {runAs: 'postgres', env: cluster.env}});
   await world.publish({version: '1.0.0'});
   expectExit(await parako(world, ['update'], {env: cliEnv}), 0);
 }

@@ -31,16 +31,25 @@ export function connectionOf(settings: PostgresSettings): Connection {
   if (settings.url === undefined) {
     if (settings.database === undefined) throw new Error('backup.type is "postgres" but neither backup.database nor backup.url is set in parako.json');
     const runAs = settings.runAs ?? DEFAULT_RUN_AS;
-    return {label: `database ${settings.database} (as ${runAs})`, dbnameArg: settings.database, runAs, env: {}, secret: undefined};
+    return {label: `database ${settings.database} (as ${runAs})`, dbnameArg: settings.database, runAs, env: libpqEnvironment(), secret: undefined};
   }
   const {url, password} = splitPassword(settings.url, settings.database);
   return {
     label: `${url}${settings.runAs === undefined ? '' : ` (as ${settings.runAs})`}`,
     dbnameArg: url,
     runAs: settings.runAs,
-    env: password === undefined ? {} : {PGPASSWORD: password},
+    env: {...libpqEnvironment(), ...(password === undefined ? {} : {PGPASSWORD: password})},
     secret: password,
   };
+}
+
+/**
+ * libpq's PG* variables of the environment parako runs in (PGHOST, PGPORT, PGSSLMODE, …). A
+ * program run as another user gets a reset environment, so the ones the operator set to reach
+ * the server (docs/backups/postgres.md) are handed on by name, and nothing else of root's.
+ */
+export function libpqEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => /^PG[A-Z]+$/.test(entry[0]) && entry[1] !== undefined));
 }
 
 /**

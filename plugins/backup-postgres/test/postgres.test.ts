@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest';
 
-import {connectionOf, maskUrl, restoreCommand, splitPassword} from '../src/postgres.js';
+import {connectionOf, libpqEnvironment, maskUrl, restoreCommand, splitPassword} from '../src/postgres.js';
 
 describe('backup.url', () => {
   it('loses its password (userinfo or ?password=) before it reaches a command line or a message', () => {
@@ -16,6 +16,13 @@ describe('backup.url', () => {
 
   it('is refused when it is not a postgresql:// URL, without showing its password', () => {
     expect(() => connectionOf({type: 'postgres', url: 'mysql://app:s3cret@db/shop'})).toThrow(/postgresql:\/\/.*mysql:\/\/app:\*\*\*@db\/shop/);
+  });
+});
+
+describe('the environment pg_dump gets', () => {
+  it('is only the libpq PG* variables of parako\'s environment, by name', () => {
+    const env = {PGHOST: '/run/pg', PGPORT: '5433', AWS_SECRET_ACCESS_KEY: 'x', PATH: '/bin', PGX_not: 'y'};
+    expect(libpqEnvironment(env)).toEqual({PGHOST: '/run/pg', PGPORT: '5433'});
   });
 });
 
