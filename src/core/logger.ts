@@ -3,6 +3,7 @@ import {dirname} from 'node:path';
 import pino, {type Logger} from 'pino';
 
 import {ensurePrivateDir} from './safe-dir.js';
+import {escapeJson} from './terminal-text.js';
 
 export type {Logger} from 'pino';
 
@@ -15,7 +16,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  */
 export function createLogger(options: {level: LogLevel; file?: string}): Logger {
   const streams: pino.StreamEntry[] = [];
-  if (options.level !== 'silent') streams.push({level: options.level, stream: pino.destination({dest: 2, sync: true})});
+  if (options.level !== 'silent') {
+    // pino escapes only what JSON must; a C1 control or a bidi override in a logged value (a
+    // plugin's program output, say) would still reach root's terminal raw.
+    const stderr = pino.destination({dest: 2, sync: true});
+    streams.push({level: options.level, stream: {write: (line: string) => stderr.write(escapeJson(line))}});
+  }
   if (options.file !== undefined) {
     ensurePrivateDir(dirname(options.file));
     const fd = openSync(options.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);

@@ -91,3 +91,17 @@ describe('text from outside parako reaches the terminal escaped', () => {
     expect(stream.text()).toContain('\r\x1b[K[plugin] \\x1b[2J\\x0dupdated v1.0.0 -> v1.0.1\\x9b8m\n');
   });
 });
+
+describe('log lines on stderr', () => {
+  it('carry a C1 control or a bidi override of a logged value escaped, as valid JSON', async () => {
+    const {spawnSync} = await import('node:child_process');
+    const {join} = await import('node:path');
+    const {repoRoot} = await import('../fixtures/cli.js');
+    const logger = join(repoRoot, 'dist', 'core', 'logger.js');
+    const script = `import(${JSON.stringify(logger)}).then((m) => m.createLogger({level: 'info'}).warn({out: 'a\\u009b2Jb\\u202ec'}, 'plugin output'))`;
+    const child = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8'});
+    expect(child.status).toBe(0);
+    expect(child.stderr).not.toMatch(/[\u0080-\u009f\u202a-\u202e]/);
+    expect(JSON.parse(child.stderr)).toMatchObject({out: 'a\u009b2Jb\u202ec', msg: 'plugin output'});
+  });
+});
