@@ -1,6 +1,7 @@
 import {createReadStream} from 'node:fs';
 import {lstat, open, readFile} from 'node:fs/promises';
 import {join, posix} from 'node:path';
+import {isDeepStrictEqual} from 'node:util';
 import {Parser, type ReadEntry} from 'tar';
 import {z} from 'zod';
 
@@ -61,9 +62,24 @@ export function checkManifestBinding(manifest: ReleaseManifest, app: string, ver
 }
 
 /**
+ * The release.json that runs is the one that was shown (in the dry run's plan, at the
+ * breaking-changes prompt) and decided on. An archive holding it twice is refused when staged,
+ * so this holds by construction for a new release dir; a retained one that was staged from
+ * another artifact of the same version is where it can fail.
+ */
+export function checkSameManifest(shown: ReleaseManifest, staged: ReleaseManifest, where: string): void {
+  if (isDeepStrictEqual(shown, staged)) return;
+  throw new VerificationError(`${where}: release.json differs from the one read from the verified artifact before staging`, {
+    next: 'the feed serves another artifact under this version than the one installed before: tell the publisher; nothing was installed',
+  });
+}
+
+/**
  * Reads release.json from a verified artifact without extracting anything else. Publishers
  * put it first, so reading stops as soon as it is found instead of inflating the whole
- * archive (most of a second for a large release).
+ * archive (most of a second for a large release). A second release.json further on is not
+ * looked for here: staging refuses any path stored twice (and the dry run checks every entry
+ * the same way), so the one read here is the only one that can ever be installed.
  */
 export async function readManifestFromArtifact(artifact: string): Promise<ReleaseManifest> {
   await refuseNonGzip(artifact);
@@ -124,8 +140,16 @@ export async function readManifestFromDir(dir: string): Promise<ReleaseManifest>
   return parseManifest(await readFile(file, 'utf8'), 'the release');
 }
 
+/**
+ * Where an archive entry lands, relative to the release root: `./a`, `a`, `a/` and `a//b/.`
+ * name the same file once extracted, so they must compare equal. The root itself is ".".
+ */
+export function releasePath(entryPath: string): string {
+  return posix.normalize(entryPath).replace(/\/+$/, '') || '.';
+}
+
 function isManifestPath(path: string): boolean {
-  return posix.normalize(path.replace(/^\.\//, '')) === MANIFEST_FILE;
+  return releasePath(path) === MANIFEST_FILE;
 }
 
 /** DESIGN §4: the artifact is a gzip tarball; anything else would be read as a raw tar. */

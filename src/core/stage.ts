@@ -1,13 +1,13 @@
 import {randomBytes} from 'node:crypto';
-import {closeSync, openSync, readSync} from 'node:fs';
+import {closeSync, createReadStream, openSync, readSync} from 'node:fs';
 import {lstat, mkdir, open, readdir, readlink, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
-import {type ReadEntry, UnpackSync} from 'tar';
+import {Parser, type ReadEntry, UnpackSync} from 'tar';
 
 import {DiskFullError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
 import {fsyncDir} from './fsync.js';
 import {type Layout, STAGING_PREFIX, releaseDirName} from './layout.js';
-import {checkManifestBinding, type ReleaseManifest, readManifestFromDir} from './release-manifest.js';
+import {checkManifestBinding, checkSameManifest, type ReleaseManifest, readManifestFromDir, releasePath} from './release-manifest.js';
 import {pauseForTestsSync} from './test-pause.js';
 
 export interface StageLimits {
@@ -24,6 +24,8 @@ export interface StageRequest {
   app: string;
   version: string;
   limits: StageLimits;
+  /** The release.json read from the artifact before staging, as the plan and the prompt showed it. */
+  shown: ReleaseManifest;
   /** Told the staging dir's path before anything is written there, so a crash can be cleaned up. */
   onStagingDir?: (path: string) => Promise<void>;
 }
@@ -37,6 +39,8 @@ export interface StagedRelease {
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
 
+const REFUSED = 'the signed release contains something parako never extracts: tell the publisher';
+
 /**
  * Extracts a verified artifact into `releases/.staging-v<ver>-<random>`, refusing anything
  * that could write outside the release or onto a device, then fsyncs and renames it to
@@ -48,6 +52,7 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   if (await isDirectory(finalDir)) {
     const manifest = await readManifestFromDir(finalDir);
     checkManifestBinding(manifest, req.app, version, `retained ${releaseDirName(version)}`);
+    checkSameManifest(req.shown, manifest, `retained ${releaseDirName(version)}`);
     return {path: finalDir, manifest, reused: true};
   }
   await mkdir(layout.releasesDir, {recursive: true, mode: 0o755});
@@ -59,6 +64,7 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
     await refuseEscapingLinks(stagingDir);
     const manifest = await readManifestFromDir(stagingDir);
     checkManifestBinding(manifest, req.app, version, 'the artifact');
+    checkSameManifest(req.shown, manifest, 'the staged release');
     await fsyncTree(stagingDir);
     await rename(stagingDir, finalDir);
     await fsyncDir(layout.releasesDir);
@@ -77,6 +83,42 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   }
 }
 
+/**
+ * `update --dry-run` stages nothing, yet must refuse what staging would: every entry of the
+ * artifact goes through the same rules, nothing is written. (The check of symlink chains needs
+ * the links on disk, so only staging makes it.)
+ */
+export async function checkArchive(artifact: string, limits: StageLimits): Promise<void> {
+  const rules = new EntryRules(limits);
+  let refusal: UnsafeArchiveError | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const source = createReadStream(artifact);
+    const parser = new Parser({
+      strict: true,
+      onReadEntry: (entry: ReadEntry) => {
+        const why = refusal === undefined ? rules.problem(entry.path, entry) : undefined;
+        if (why !== undefined) {
+          refusal = unsafe(why);
+          source.destroy();
+          parser.abort(refusal);
+          resolve();
+        }
+        entry.resume();
+      },
+    });
+    parser.on('error', (error: unknown) => {
+      source.destroy();
+      reject(error);
+    });
+    parser.on('end', () => resolve());
+    source.on('error', reject);
+    source.pipe(parser);
+  }).catch((error: unknown) => {
+    throw classifyExtractError(error);
+  });
+  if (refusal !== undefined) throw refusal;
+}
+
 /** Bytes read from the artifact per write into the unpacker. */
 const READ_SIZE = 4 * 1024 * 1024;
 
@@ -88,18 +130,9 @@ const READ_SIZE = 4 * 1024 * 1024;
  * a signal that arrives meanwhile is acted on when it returns, before the swap.
  */
 function extractSafely(artifact: string, cwd: string, limits: StageLimits): void {
+  const rules = new EntryRules(limits);
   let refusal: UnsafeArchiveError | undefined;
   let failure: unknown;
-  let entries = 0;
-  let bytes = 0;
-  const symlinks = new Set<string>();
-  const refuse = (message: string): false => {
-    refusal ??= new UnsafeArchiveError(`unsafe archive: ${message}; nothing was installed`, {
-      next: 'the signed release contains something parako never extracts: tell the publisher',
-    });
-    unpack.abort(refusal);
-    return false;
-  };
   const unpack = new UnpackSync({
     cwd,
     strict: true,
@@ -109,16 +142,15 @@ function extractSafely(artifact: string, cwd: string, limits: StageLimits): void
     filter: (path: string, entry: ReadEntry | unknown) => {
       if (refusal !== undefined) return false;
       const item = entry as ReadEntry;
-      const why = entryProblem(path, item, symlinks);
-      if (why !== undefined) return refuse(`${why} (${JSON.stringify(path)})`);
-      entries += 1;
-      bytes += item.size ?? 0;
-      if (entries > limits.maxEntries) return refuse(`more than ${limits.maxEntries} entries`);
-      if (bytes > limits.maxExtractedBytes) return refuse(`more than ${limits.maxExtractedBytes} bytes once extracted`);
-      if (item.type === 'SymbolicLink') symlinks.add(normalizeEntryPath(path));
+      const why = rules.problem(path, item);
+      if (why !== undefined) {
+        refusal = unsafe(why);
+        unpack.abort(refusal);
+        return false;
+      }
       // A release never needs setuid, setgid or sticky bits; a root-run extractor must not keep them.
       if (typeof item.mode === 'number') item.mode &= 0o777;
-      if (entries === 3) pauseForTestsSync('mid-extract');
+      if (rules.count === 3) pauseForTestsSync('mid-extract');
       return true;
     },
   });
@@ -147,14 +179,19 @@ function extractSafely(artifact: string, cwd: string, limits: StageLimits): void
   if (failure !== undefined) throw classifyExtractError(failure);
 }
 
+function unsafe(why: string): UnsafeArchiveError {
+  return new UnsafeArchiveError(`unsafe archive: ${why}; nothing was installed`, {next: REFUSED});
+}
+
 /** An error of the extraction, as the operator should see it; disk errors pass through. */
 function classifyExtractError(error: unknown): unknown {
+  if (error instanceof ParakoError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EROFS') return error;
   const tarCode = (error as {tarCode?: string}).tarCode ?? code;
   if (tarCode === 'TAR_ENTRY_ERROR' || code === 'TAR_SYMLINK_ERROR') {
     return new UnsafeArchiveError(`unsafe archive: ${(error as Error).message} (${(error as {path?: string}).path ?? 'unknown entry'}); nothing was installed`, {
-      next: 'the signed release contains something parako never extracts: tell the publisher',
+      next: REFUSED,
       cause: error,
     });
   }
@@ -164,30 +201,65 @@ function classifyExtractError(error: unknown): unknown {
   });
 }
 
-function normalizeEntryPath(path: string): string {
-  return posix.normalize(path.replace(/^(\.\/)+/, '')).replace(/\/$/, '');
-}
+/**
+ * The rules every entry must pass, in archive order. Checking one costs O(depth) whatever the
+ * archive holds before it: the symlinks stored so far and every path seen are Sets, and an
+ * entry is looked up with each of its ancestors.
+ */
+class EntryRules {
+  /** Entries accepted so far. */
+  count = 0;
+  private bytes = 0;
+  private readonly symlinks = new Set<string>();
+  private readonly paths = new Set<string>();
 
-/** Why an entry must not be extracted, or undefined when it is safe. */
-function entryProblem(rawPath: string, entry: ReadEntry, symlinks: Set<string>): string | undefined {
-  if (!ALLOWED_TYPES.has(entry.type)) return `a ${entry.type} entry`;
-  if (rawPath.startsWith('/') || /^[A-Za-z]:/.test(rawPath)) return 'an absolute path';
-  if (rawPath.split(/[\\/]/).includes('..')) return 'a path with ".."';
-  const path = normalizeEntryPath(rawPath);
-  if (path === '' || path === '.') return entry.type === 'Directory' ? undefined : 'an entry with no name';
-  for (const link of symlinks) {
-    if (path === link || path.startsWith(link + '/')) return 'an entry written through or over a symlink';
+  constructor(private readonly limits: StageLimits) {}
+
+  /** Why the entry must not be extracted (and the whole release refused), or undefined when it may be. */
+  problem(rawPath: string, entry: ReadEntry): string | undefined {
+    const why = this.entryProblem(rawPath, entry);
+    if (why !== undefined) return `${why} (${JSON.stringify(rawPath)})`;
+    this.count += 1;
+    this.bytes += entry.size ?? 0;
+    if (this.count > this.limits.maxEntries) return `more than ${this.limits.maxEntries} entries`;
+    if (this.bytes > this.limits.maxExtractedBytes) return `more than ${this.limits.maxExtractedBytes} bytes once extracted`;
+    const path = releasePath(rawPath);
+    this.paths.add(path);
+    if (entry.type === 'SymbolicLink') this.symlinks.add(path);
+    return undefined;
   }
-  if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
-    const target = entry.linkpath ?? '';
-    if (target === '' || target.startsWith('/')) return `a link to an absolute path (${target || 'empty'})`;
-    // A symlink resolves from its own directory; a hardlink names a path from the archive root.
-    const base = entry.type === 'SymbolicLink' ? posix.dirname(path) : '.';
-    const resolved = posix.normalize(posix.join(base, target));
-    if (resolved === '..' || resolved.startsWith('../')) return `a link that resolves outside the release (-> ${target})`;
-    if (entry.type === 'Link' && target.split('/').includes('..')) return `a hardlink with ".." (-> ${target})`;
+
+  private entryProblem(rawPath: string, entry: ReadEntry): string | undefined {
+    if (!ALLOWED_TYPES.has(entry.type)) return `a ${entry.type} entry`;
+    if (rawPath.startsWith('/') || /^[A-Za-z]:/.test(rawPath)) return 'an absolute path';
+    if (rawPath.split(/[\\/]/).includes('..')) return 'a path with ".."';
+    const path = releasePath(rawPath);
+    if (path === '.' && entry.type !== 'Directory') return 'an entry with no name';
+    if (this.atOrUnderSymlink(path)) return 'an entry written through or over a symlink';
+    // Extraction keeps the last of two entries at one path, and readers that stop early the
+    // first: a release must be the same whoever reads it.
+    if (this.paths.has(path)) return 'a path stored twice';
+    if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
+      const target = entry.linkpath ?? '';
+      if (target === '' || target.startsWith('/')) return `a link to an absolute path (${target || 'empty'})`;
+      // A symlink resolves from its own directory; a hardlink names a path from the archive root.
+      const base = entry.type === 'SymbolicLink' ? posix.dirname(path) : '.';
+      const resolved = posix.normalize(posix.join(base, target));
+      if (resolved === '..' || resolved.startsWith('../')) return `a link that resolves outside the release (-> ${target})`;
+      if (entry.type === 'Link' && target.split('/').includes('..')) return `a hardlink with ".." (-> ${target})`;
+      if (entry.type === 'Link' && this.atOrUnderSymlink(releasePath(target))) return `a hardlink through a symlink (-> ${target})`;
+    }
+    return undefined;
   }
-  return undefined;
+
+  /** `path` or one of its ancestors is a symlink stored earlier. */
+  private atOrUnderSymlink(path: string): boolean {
+    if (this.symlinks.size === 0) return false;
+    for (let at = path; ; at = at.slice(0, at.lastIndexOf('/'))) {
+      if (this.symlinks.has(at)) return true;
+      if (!at.includes('/')) return false;
+    }
+  }
 }
 
 /**
@@ -203,9 +275,7 @@ async function refuseEscapingLinks(root: string): Promise<void> {
       const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
       if (entry.isDirectory()) queue.push(path);
       else if (entry.isSymbolicLink() && (await resolvesOutside(root, path))) {
-        throw new UnsafeArchiveError(`unsafe archive: the symlink ${JSON.stringify(path)} resolves outside the release through other links; nothing was installed`, {
-          next: 'the signed release contains something parako never extracts: tell the publisher',
-        });
+        throw unsafe(`the symlink ${JSON.stringify(path)} resolves outside the release through other links`);
       }
     }
   }

@@ -18,7 +18,7 @@ import {exclusively} from './recover.js';
 import {type ReleaseManifest, checkManifestBinding, readManifestFromArtifact} from './release-manifest.js';
 import {restartAndCheck} from './restart.js';
 import {autoRollback} from './rollback.js';
-import {DEFAULT_LIMITS, stageRelease} from './stage.js';
+import {checkArchive, DEFAULT_LIMITS, type StageLimits, stageRelease} from './stage.js';
 import {swapCurrent} from './swap.js';
 import {verifyArtifact} from './verify.js';
 
@@ -77,11 +77,12 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     throwIfAborted(env.signal, 'staging');
     await journal.phase('stage');
     const staged = await stageRelease({
-      layout, artifact, app: env.config.app, version: state.to, limits: {...DEFAULT_LIMITS, ...env.config.limits},
+      layout, artifact, app: env.config.app, version: state.to, limits: stageLimits(env),
+      // What runs is what was shown: stage refuses a release.json on disk that is not this one.
+      shown: releases.to.manifest,
       onStagingDir: async (stagingDir) => journal.note({stagingDir}),
     });
     if (!staged.reused) state.createdRelease = staged.path;
-    // What is on disk is what runs: its release.json (checked for the same binding) decides the migration.
     releases.to.manifest = staged.manifest;
     env.out.say(staged.reused ? `reusing the retained release ${staged.path}` : `staged v${state.to} in ${staged.path}`);
     await removeDownload(artifact, bundle);
@@ -133,6 +134,10 @@ async function resolveTarget(env: OperationEnv, options: Pick<UpdateOptions, 've
     env.out.say(`skipping v${version}: it failed its health check before (name it with --version ${version} to try it again)`);
   }
   return {from, release};
+}
+
+function stageLimits(env: OperationEnv): StageLimits {
+  return {...DEFAULT_LIMITS, ...env.config.limits};
 }
 
 function artifactName(env: OperationEnv, release: FeedRelease): string {
@@ -255,6 +260,9 @@ async function dryRun(env: OperationEnv, options: UpdateOptions): Promise<Operat
     const artifact = join(scratch, artifactName(env, target.release));
     const bundle = await fetchRelease(env, target.release, artifact);
     releases.to.manifest = await verifyRelease(env, target.release, artifact, bundle);
+    // Nothing is staged, so every entry is checked here as staging would: an archive the update
+    // would refuse (a second release.json, say) is refused now, not shown as a plan.
+    await checkArchive(artifact, stageLimits(env));
     await env.hooks.run('post-verify', {...ctx(), ...backupIntent(env, options, releases.to.manifest)});
     const plan = await describePlan(env, {from, to: releases.to.manifest, options, records: state.records});
     env.out.say(plan.text);

@@ -155,6 +155,23 @@ const CASES: BadInput[] = [
     staged: true,
   },
   {
+    name: 'a file stored twice (server.js)',
+    category: 'archive',
+    setup: signedRelease(() => ({extraEntries: [{path: 'server.js', content: 'console.log("the second server.js")\n'}]})),
+    args: ['update'],
+    code: 3,
+    message: /unsafe archive: a path stored twice \("server\.js"\); nothing was installed/,
+    staged: true,
+  },
+  {
+    name: 'a directory stored twice (assets/ and ./assets/)',
+    category: 'archive',
+    setup: signedRelease(() => ({files: {'assets/a.txt': 'a'}, extraEntries: [{path: './assets', type: 'dir'}]})),
+    args: ['update', '--dry-run'],
+    code: 3,
+    message: /unsafe archive: a path stored twice \("\.\/assets\/"\); nothing was installed/,
+  },
+  {
     name: 'not a tarball at all (a text file, signed)',
     category: 'archive',
     setup: signedBytes(() => Buffer.from('this is not a tarball\n'.repeat(100))),
@@ -256,8 +273,26 @@ const CASES: BadInput[] = [
     setup: signedRelease(() => ({extraEntries: [{path: 'release.json', content: manifestWith({version: '9.9.9'})}]})),
     args: ['update'],
     code: 3,
-    message: /release\.json says version 9\.9\.9, but 1\.1\.0 was asked for/,
+    message: /unsafe archive: a path stored twice \("release\.json"\); nothing was installed/,
     staged: true,
+  },
+  {
+    // The plan and the prompt read the first (no migration); extraction would keep the second.
+    name: 'release.json twice, the second declaring a migration (update --migrate)',
+    category: 'release.json',
+    setup: signedRelease((root) => ({extraEntries: [{path: 'release.json', content: manifestWith({migration: {command: `touch ${join(root, 'migration-ran')}`}})}]})),
+    args: ['update', '--migrate'],
+    code: 3,
+    message: /unsafe archive: a path stored twice \("release\.json"\); nothing was installed/,
+    staged: true,
+  },
+  {
+    name: 'release.json twice, the second declaring a migration (update --dry-run)',
+    category: 'release.json',
+    setup: signedRelease((root) => ({extraEntries: [{path: './release.json', content: manifestWith({migration: {command: `touch ${join(root, 'migration-ran')}`}})}]})),
+    args: ['update', '--dry-run', '--migrate'],
+    code: 3,
+    message: /unsafe archive: a path stored twice \("\.\/release\.json"\); nothing was installed/,
   },
 
   // --- Sigstore bundles (DESIGN §6 step 4) ------------------------------------------------------

@@ -6,7 +6,7 @@ import {gzipSync} from 'node:zlib';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
 import {VerificationError} from '../../src/core/errors.js';
-import {readManifestFromArtifact} from '../../src/core/release-manifest.js';
+import {checkSameManifest, parseManifest, readManifestFromArtifact, releasePath} from '../../src/core/release-manifest.js';
 import {tarBytes, writeTgz} from '../fixtures/tar-writer.js';
 
 const manifest = {app: 'app', version: '1.4.0', migration: {command: 'pnpm db:migrate:deploy'}, breaking: ['x'], notes: 'n'};
@@ -45,5 +45,38 @@ describe('release.json from a verified artifact', () => {
     const shape = join(dir, 'e.tgz');
     await writeTgz(shape, [{path: 'release.json', content: JSON.stringify({app: 'app'})}]);
     await expect(readManifestFromArtifact(shape)).rejects.toThrow(/version/);
+  });
+
+  it('the one read first is release.json however the archive spells its path', async () => {
+    for (const path of ['release.json', './release.json', '././release.json', './/release.json']) {
+      const file = join(dir, `spelled-${Math.random()}.tgz`);
+      await writeTgz(file, [{path, content: JSON.stringify(manifest)}]);
+      await expect(readManifestFromArtifact(file), path).resolves.toMatchObject({version: '1.4.0'});
+    }
+  });
+});
+
+describe('where an archive entry lands', () => {
+  it('is one name for ./a, a, a/ and a//b/.', () => {
+    expect(releasePath('./a')).toBe('a');
+    expect(releasePath('a/')).toBe('a');
+    expect(releasePath('././a//b/./')).toBe('a/b');
+    expect(releasePath('a//b/.')).toBe('a/b');
+    expect(releasePath('./')).toBe('.');
+    expect(releasePath('.')).toBe('.');
+  });
+});
+
+describe('the release.json that runs is the one that was shown', () => {
+  const shown = parseManifest(JSON.stringify({app: 'app', version: '1.4.0'}), 'test');
+
+  it('passes for the same fields, however the JSON was written', () => {
+    expect(() => checkSameManifest(shown, parseManifest('{"version": "1.4.0", "app": "app", "migration": null}', 'test'), 'the staged release')).not.toThrow();
+  });
+
+  it('refuses one that declares a migration the shown one did not', () => {
+    const staged = parseManifest(JSON.stringify({...manifest, breaking: [], notes: ''}), 'test');
+    expect(() => checkSameManifest(shown, staged, 'the staged release')).toThrow(VerificationError);
+    expect(() => checkSameManifest(shown, staged, 'the staged release')).toThrow(/^the staged release: release\.json differs from the one read from the verified artifact before staging$/);
   });
 });

@@ -1,14 +1,18 @@
-import {lstat, mkdtemp, readdir, rm, stat} from 'node:fs/promises';
+import {lstat, mkdtemp, readdir, readlink, rm, stat} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
 import {UnsafeArchiveError, VerificationError} from '../../src/core/errors.js';
 import {Layout} from '../../src/core/layout.js';
-import {DEFAULT_LIMITS, stageRelease, type StageLimits} from '../../src/core/stage.js';
+import {parseManifest, type ReleaseManifest} from '../../src/core/release-manifest.js';
+import {checkArchive, DEFAULT_LIMITS, stageRelease, type StageLimits} from '../../src/core/stage.js';
 import {type TarEntry, writeTgz} from '../fixtures/tar-writer.js';
 
-const manifest: TarEntry = {path: 'release.json', content: JSON.stringify({app: 'app', version: '1.0.0'})};
+const manifestText = JSON.stringify({app: 'app', version: '1.0.0'});
+const manifest: TarEntry = {path: 'release.json', content: manifestText};
+/** What the pre-stage read of `manifest` gives: the release.json the plan and the prompt show. */
+const shown = parseManifest(manifestText, 'test');
 
 describe('staging a verified artifact', () => {
   let root: string;
@@ -21,10 +25,10 @@ describe('staging a verified artifact', () => {
     await rm(root, {recursive: true, force: true});
   });
 
-  async function stage(entries: TarEntry[], limits: StageLimits = DEFAULT_LIMITS) {
+  async function stage(entries: TarEntry[], opts: {limits?: StageLimits; shown?: ReleaseManifest} = {}) {
     const artifact = join(root, `a-${Math.random()}.tgz`);
     await writeTgz(artifact, entries);
-    return stageRelease({layout, artifact, app: 'app', version: '1.0.0', limits});
+    return stageRelease({layout, artifact, app: 'app', version: '1.0.0', limits: opts.limits ?? DEFAULT_LIMITS, shown: opts.shown ?? shown});
   }
 
   async function releasesDirIsEmpty(): Promise<boolean> {
@@ -65,15 +69,50 @@ describe('staging a verified artifact', () => {
     });
   }
 
+  const twice: Array<[string, TarEntry[]]> = [
+    ['release.json twice, the second declaring a migration', [{path: 'release.json', content: JSON.stringify({app: 'app', version: '1.0.0', migration: {command: 'touch /tmp/parako-evil-migration'}})}]],
+    ['./release.json after release.json', [{path: './release.json', content: manifestText}]],
+    ['a file twice', [{path: 'x', content: '1'}, {path: 'x', content: '2'}]],
+    ['a directory twice, as d/ and ./d/', [{path: 'd', type: 'dir'}, {path: './d', type: 'dir'}]],
+    ['a file, then a directory at its path', [{path: 'x', content: '1'}, {path: 'x', type: 'dir'}]],
+    ['a file, then a hardlink over it', [{path: 'x', content: '1'}, {path: 'x', type: 'hardlink', linkpath: 'release.json'}]],
+  ];
+
+  for (const [name, entries] of twice) {
+    it(`refuses ${name}, staged or checked for a dry run, and installs nothing`, async () => {
+      const error = await stage([manifest, ...entries]).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnsafeArchiveError);
+      expect((error as Error).message).toMatch(/^unsafe archive: a path stored twice \(".+"\); nothing was installed$/);
+      expect(await releasesDirIsEmpty()).toBe(true);
+      const artifact = join(root, 'dry-run.tgz');
+      await writeTgz(artifact, [manifest, ...entries]);
+      await expect(checkArchive(artifact, DEFAULT_LIMITS)).rejects.toThrow(/a path stored twice/);
+    });
+  }
+
+  it('refuses an entry under a symlink stored earlier however deep, and only then', async () => {
+    const under = await stage([manifest, {path: 'lib', type: 'dir'}, {path: 'lib/a', type: 'symlink', linkpath: '.'}, {path: 'lib/a/b/c/d/e/f.js', content: 'x'}]).catch((e: unknown) => e);
+    expect((under as Error).message).toMatch(/an entry written through or over a symlink \("lib\/a\/b\/c\/d\/e\/f\.js"\)/);
+    const hardlink = await stage([manifest, {path: 'l', type: 'symlink', linkpath: '.'}, {path: 'h', type: 'hardlink', linkpath: 'l/release.json'}]).catch((e: unknown) => e);
+    expect((hardlink as Error).message).toMatch(/a hardlink through a symlink \(-> l\/release\.json\)/);
+    expect(await releasesDirIsEmpty()).toBe(true);
+    // Many links, and paths that share a link's name as a prefix without being under it.
+    const links: TarEntry[] = Array.from({length: 500}, (_, i) => ({path: `links/l${i}`, type: 'symlink', linkpath: '../target'}));
+    const beside: TarEntry[] = Array.from({length: 100}, (_, i) => ({path: `links/l${i}x/deep/${'d/'.repeat(i % 20)}file.js`, content: 'x'}));
+    const staged = await stage([manifest, {path: 'target', type: 'dir'}, ...links, ...beside]);
+    expect(await readlink(join(staged.path, 'links/l499'))).toBe('../target');
+    expect((await stat(join(staged.path, `links/l99x/deep/${'d/'.repeat(99 % 20)}file.js`))).isFile()).toBe(true);
+  });
+
   it('stops a decompression bomb at the byte cap before writing it', async () => {
-    const error = await stage([manifest, {path: 'big', content: Buffer.alloc(1024 * 1024)}], {maxExtractedBytes: 64 * 1024, maxEntries: 100}).catch((e: unknown) => e);
+    const error = await stage([manifest, {path: 'big', content: Buffer.alloc(1024 * 1024)}], {limits: {maxExtractedBytes: 64 * 1024, maxEntries: 100}}).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/more than 65536 bytes/);
     expect(await releasesDirIsEmpty()).toBe(true);
   });
 
   it('stops an archive with too many entries', async () => {
     const many = Array.from({length: 20}, (_, i) => ({path: `f${i}`, content: 'x'}));
-    const error = await stage([manifest, ...many], {maxExtractedBytes: DEFAULT_LIMITS.maxExtractedBytes, maxEntries: 10}).catch((e: unknown) => e);
+    const error = await stage([manifest, ...many], {limits: {maxExtractedBytes: DEFAULT_LIMITS.maxExtractedBytes, maxEntries: 10}}).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/more than 10 entries/);
   });
 
@@ -89,5 +128,11 @@ describe('staging a verified artifact', () => {
     const again = await stage([manifest, {path: 'b', content: '2'}]);
     expect(again.reused).toBe(true);
     expect(await readdir(again.path)).toEqual(['a', 'release.json']);
+  });
+
+  it('refuses a retained release whose release.json is not the one shown', async () => {
+    const migrating = JSON.stringify({app: 'app', version: '1.0.0', migration: {command: 'db:migrate'}});
+    await stage([{path: 'release.json', content: migrating}], {shown: parseManifest(migrating, 'test')});
+    await expect(stage([manifest])).rejects.toThrow(/retained v1\.0\.0: release\.json differs from the one read from the verified artifact before staging/);
   });
 });
