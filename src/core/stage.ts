@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto';
 import {closeSync, createReadStream, openSync, readSync} from 'node:fs';
-import {lstat, mkdir, open, readdir, readlink, rename, rm} from 'node:fs/promises';
+import {chmod, lstat, mkdir, open, readdir, readlink, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
 import {Parser, type ReadEntry, UnpackSync} from 'tar';
 
@@ -60,6 +60,7 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   await req.onStagingDir?.(stagingDir);
   try {
     await mkdir(stagingDir, {mode: 0o755});
+    await chmod(stagingDir, 0o755); // the release root, like every dir in it, whatever the umask
     extractSafely(req.artifact, stagingDir, req.limits);
     await refuseEscapingLinks(stagingDir);
     const manifest = await readManifestFromDir(stagingDir);
@@ -137,6 +138,8 @@ function extractSafely(artifact: string, cwd: string, limits: StageLimits): void
     cwd,
     strict: true,
     preserveOwner: false,
+    // Parents the archive does not list; the entries' own modes are set in the filter.
+    dmode: 0o755,
     // Entries whose parent is a symlink are refused below; node-tar's own check is the backstop.
     unlink: false,
     filter: (path: string, entry: ReadEntry | unknown) => {
@@ -148,8 +151,7 @@ function extractSafely(artifact: string, cwd: string, limits: StageLimits): void
         unpack.abort(refusal);
         return false;
       }
-      // A release never needs setuid, setgid or sticky bits; a root-run extractor must not keep them.
-      if (typeof item.mode === 'number') item.mode &= 0o777;
+      item.mode = installedMode(item);
       if (rules.count === 3) pauseForTestsSync('mid-extract');
       return true;
     },
@@ -165,10 +167,10 @@ function extractSafely(artifact: string, cwd: string, limits: StageLimits): void
       const chunk = Buffer.allocUnsafe(READ_SIZE);
       const read = readSync(fd, chunk, 0, READ_SIZE, null);
       if (read === 0) {
-        unpack.end();
+        withReleaseUmask(() => unpack.end());
         break;
       }
-      unpack.write(read === READ_SIZE ? chunk : chunk.subarray(0, read));
+      withReleaseUmask(() => unpack.write(read === READ_SIZE ? chunk : chunk.subarray(0, read)));
     }
   } catch (error) {
     failure ??= error;
@@ -177,6 +179,30 @@ function extractSafely(artifact: string, cwd: string, limits: StageLimits): void
   }
   if (refusal !== undefined) throw refusal;
   if (failure !== undefined) throw classifyExtractError(failure);
+}
+
+/**
+ * What a release's files and directories get, whatever the archive says: 0755 for a directory
+ * or a file with any execute bit, 0644 for any other file. Never setuid, setgid, sticky or
+ * writable by others; a root-run extractor must not install what a careless archive asks for.
+ */
+function installedMode(entry: ReadEntry): number {
+  if (entry.type === 'Directory') return 0o755;
+  return typeof entry.mode === 'number' && (entry.mode & 0o111) !== 0 ? 0o755 : 0o644;
+}
+
+/**
+ * Runs `write` (a synchronous unpack) with umask 022, so the modes of installedMode are the
+ * modes on disk: root's umask neither widens them (umask 000) nor narrows them (027, 077).
+ * Nothing else runs while `write` does, so no other file of this process is created under it.
+ */
+function withReleaseUmask(write: () => void): void {
+  const saved = process.umask(0o022);
+  try {
+    write();
+  } finally {
+    process.umask(saved);
+  }
 }
 
 function unsafe(why: string): UnsafeArchiveError {

@@ -104,6 +104,43 @@ describe('staging a verified artifact', () => {
     expect((await stat(join(staged.path, `links/l99x/deep/${'d/'.repeat(99 % 20)}file.js`))).isFile()).toBe(true);
   });
 
+  describe('modes do not follow the umask', () => {
+    let saved: number;
+    beforeEach(() => {
+      saved = process.umask();
+    });
+    afterEach(() => {
+      process.umask(saved);
+    });
+
+    const entries: TarEntry[] = [
+      manifest,
+      {path: 'rwx-all', content: 'x', mode: 0o777},
+      {path: 'rw-all', content: 'x', mode: 0o666},
+      {path: 'suid', content: 'x', mode: 0o6755},
+      {path: 'owner-x-only', content: 'x', mode: 0o700},
+      {path: 'private', content: 'x', mode: 0o600},
+      {path: 'open', type: 'dir', mode: 0o777},
+      {path: 'sticky', type: 'dir', mode: 0o1777},
+      {path: 'implicit/parent/file', content: 'x', mode: 0o644},
+    ];
+    const expected: Record<string, number> = {
+      '.': 0o755, 'rwx-all': 0o755, 'rw-all': 0o644, suid: 0o755, 'owner-x-only': 0o755, private: 0o644,
+      open: 0o755, sticky: 0o755, implicit: 0o755, 'implicit/parent': 0o755, 'implicit/parent/file': 0o644,
+    };
+
+    for (const umask of [0o000, 0o077]) {
+      it(`umask ${umask.toString(8).padStart(3, '0')}: files 0644 or 0755, directories 0755`, async () => {
+        process.umask(umask);
+        const staged = await stage(entries);
+        const modes: Record<string, number> = {};
+        for (const path of Object.keys(expected)) modes[path] = (await stat(join(staged.path, path))).mode & 0o7777;
+        expect(modes).toEqual(expected);
+        expect(process.umask()).toBe(umask);
+      });
+    }
+  });
+
   it('stops a decompression bomb at the byte cap before writing it', async () => {
     const error = await stage([manifest, {path: 'big', content: Buffer.alloc(1024 * 1024)}], {limits: {maxExtractedBytes: 64 * 1024, maxEntries: 100}}).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/more than 65536 bytes/);
