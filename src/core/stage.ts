@@ -4,11 +4,11 @@ import {chmod, lstat, mkdir, open, readdir, readlink, rename, rm} from 'node:fs/
 import {join, posix} from 'node:path';
 import {Parser, type ReadEntry, UnpackSync} from 'tar';
 
-import {DiskFullError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
+import {DiskFullError, InterruptedError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
 import {fsyncDir} from './fsync.js';
 import {type Layout, STAGING_PREFIX, releaseDirName} from './layout.js';
 import {checkManifestBinding, checkSameManifest, type ReleaseManifest, readManifestFromDir, releasePath} from './release-manifest.js';
-import {pauseForTestsSync} from './test-pause.js';
+import {pauseForTests} from './test-pause.js';
 
 export interface StageLimits {
   /** Sum of the sizes the archive declares; stops decompression bombs before they are written. */
@@ -26,6 +26,8 @@ export interface StageRequest {
   limits: StageLimits;
   /** The release.json read from the artifact before staging, as the plan and the prompt showed it. */
   shown: ReleaseManifest;
+  /** Aborted on SIGINT/SIGTERM: staging stops within a fraction of a second and removes what it wrote. */
+  signal?: AbortSignal;
   /** Told the staging dir's path before anything is written there, so a crash can be cleaned up. */
   onStagingDir?: (path: string) => Promise<void>;
 }
@@ -58,15 +60,20 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   await mkdir(layout.releasesDir, {recursive: true, mode: 0o755});
   const stagingDir = join(layout.releasesDir, `${STAGING_PREFIX}${releaseDirName(version)}-${randomBytes(4).toString('hex')}`);
   await req.onStagingDir?.(stagingDir);
+  const stopIfSignalled = (): void => {
+    if (req.signal?.aborted === true) {
+      throw new InterruptedError(`staging v${version} interrupted; the staging dir was removed`, {next: 'run parako update again when ready; nothing was installed'});
+    }
+  };
   try {
     await mkdir(stagingDir, {mode: 0o755});
     await chmod(stagingDir, 0o755); // the release root, like every dir in it, whatever the umask
-    extractSafely(req.artifact, stagingDir, req.limits);
-    await refuseEscapingLinks(stagingDir);
+    await extractSafely(req.artifact, stagingDir, req.limits, stopIfSignalled);
+    await refuseEscapingLinks(stagingDir, stopIfSignalled);
     const manifest = await readManifestFromDir(stagingDir);
     checkManifestBinding(manifest, req.app, version, 'the artifact');
     checkSameManifest(req.shown, manifest, 'the staged release');
-    await fsyncTree(stagingDir);
+    await fsyncTree(stagingDir, stopIfSignalled);
     await rename(stagingDir, finalDir);
     await fsyncDir(layout.releasesDir);
     return {path: finalDir, manifest, reused: false};
@@ -120,20 +127,28 @@ export async function checkArchive(artifact: string, limits: StageLimits): Promi
   if (refusal !== undefined) throw refusal;
 }
 
-/** Bytes read from the artifact per write into the unpacker. */
+/** Bytes read from the artifact at a time. */
 const READ_SIZE = 4 * 1024 * 1024;
+/**
+ * Bytes of gzip handed to the unpacker at a time; the event loop runs between two. Deflate
+ * expands at most about 1032:1, so a slice is at most 16.5 MiB of tar, and since no two entries
+ * may share a path, a few thousand entries at most: a tenth of a second even from an archive
+ * of empty files or links (docs/performance.md, measurement 5).
+ */
+const SLICE_SIZE = 16 * 1024;
 
 /**
- * node-tar's synchronous unpacker, fed from the artifact in READ_SIZE reads. On a release of
+ * node-tar's synchronous unpacker, fed from the artifact in SLICE_SIZE pieces. On a release of
  * many small files it is 3–5x faster than the asynchronous one (docs/performance.md): each file
- * costs a few direct syscalls instead of a dozen round trips through libuv's thread pool. It
- * blocks the event loop for the length of the extraction; nothing else runs during stage, and
- * a signal that arrives meanwhile is acted on when it returns, before the swap.
+ * costs a few direct syscalls instead of a dozen round trips through libuv's thread pool. Each
+ * slice is unpacked synchronously; between slices the event loop runs, so a SIGINT/SIGTERM is
+ * seen and acted on (`stopIfSignalled`) within a fraction of a second.
  */
-function extractSafely(artifact: string, cwd: string, limits: StageLimits): void {
+async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<void> {
   const rules = new EntryRules(limits);
   let refusal: UnsafeArchiveError | undefined;
   let failure: unknown;
+  let pauseAfterSlice = false;
   const unpack = new UnpackSync({
     cwd,
     strict: true,
@@ -152,7 +167,7 @@ function extractSafely(artifact: string, cwd: string, limits: StageLimits): void
         return false;
       }
       item.mode = installedMode(item);
-      if (rules.count === 3) pauseForTestsSync('mid-extract');
+      if (rules.count === 3) pauseAfterSlice = true;
       return true;
     },
   });
@@ -162,15 +177,25 @@ function extractSafely(artifact: string, cwd: string, limits: StageLimits): void
   });
   const fd = openSync(artifact, 'r');
   try {
-    while (refusal === undefined && failure === undefined) {
+    let ended = false;
+    while (!ended && refusal === undefined && failure === undefined) {
       // A fresh buffer per read: the parser may keep a reference to a chunk it has not finished.
       const chunk = Buffer.allocUnsafe(READ_SIZE);
       const read = readSync(fd, chunk, 0, READ_SIZE, null);
       if (read === 0) {
         withReleaseUmask(() => unpack.end());
-        break;
+        ended = true;
       }
-      withReleaseUmask(() => unpack.write(read === READ_SIZE ? chunk : chunk.subarray(0, read)));
+      for (let offset = 0; offset < read && refusal === undefined && failure === undefined; offset += SLICE_SIZE) {
+        withReleaseUmask(() => unpack.write(chunk.subarray(offset, Math.min(offset + SLICE_SIZE, read))));
+        if (pauseAfterSlice) {
+          pauseAfterSlice = false;
+          await pauseForTests('mid-extract');
+        }
+        await yieldToEventLoop();
+        // A file cut off here stays open until the process exits, moments later.
+        stopIfSignalled();
+      }
     }
   } catch (error) {
     failure ??= error;
@@ -203,6 +228,10 @@ function withReleaseUmask(write: () => void): void {
   } finally {
     process.umask(saved);
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function unsafe(why: string): UnsafeArchiveError {
@@ -293,15 +322,16 @@ class EntryRules {
  * can still lead out (`a/b -> ..`, `u -> a/b/..`). So once extracted, every symlink is resolved
  * through the links really on disk, and one that leaves the release is refused.
  */
-async function refuseEscapingLinks(root: string): Promise<void> {
+async function refuseEscapingLinks(root: string, stopIfSignalled: () => void): Promise<void> {
   const queue: string[] = [''];
   while (queue.length > 0) {
     const dir = queue.pop()!;
     for (const entry of await readdir(join(root, dir), {withFileTypes: true})) {
       const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
       if (entry.isDirectory()) queue.push(path);
-      else if (entry.isSymbolicLink() && (await resolvesOutside(root, path))) {
-        throw unsafe(`the symlink ${JSON.stringify(path)} resolves outside the release through other links`);
+      else if (entry.isSymbolicLink()) {
+        stopIfSignalled();
+        if (await resolvesOutside(root, path)) throw unsafe(`the symlink ${JSON.stringify(path)} resolves outside the release through other links`);
       }
     }
   }
@@ -357,7 +387,7 @@ async function isDirectory(path: string): Promise<boolean> {
 }
 
 /** fsync every file and directory so the renamed release is complete even after a power loss. */
-async function fsyncTree(root: string): Promise<void> {
+async function fsyncTree(root: string, stopIfSignalled: () => void): Promise<void> {
   const queue: string[] = [root];
   const files: string[] = [];
   while (queue.length > 0) {
@@ -371,6 +401,7 @@ async function fsyncTree(root: string): Promise<void> {
   }
   const workers = Array.from({length: 16}, async () => {
     for (let path = files.pop(); path !== undefined; path = files.pop()) {
+      stopIfSignalled();
       const handle = await open(path, 'r');
       try {
         await handle.sync();

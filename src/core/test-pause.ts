@@ -3,8 +3,9 @@
  * stop there, say so on stderr, and wait to be killed — or, for SIGINT/SIGTERM, go on once
  * the CLI's own handler has seen the signal, so a test can show what a signal at that point
  * does. The points are the phases of the journal plus `mid-download` (half the artifact on
- * disk) and `mid-extract` (a staging dir partly written). Unset, as it always is in
- * production, each costs one environment lookup and the code path is the same.
+ * disk) and `mid-extract` (a staging dir partly written: the slice of the archive holding its
+ * third entry is unpacked, the rest is not). Unset, as it always is in production, each costs
+ * one environment lookup and the code path is the same.
  */
 export async function pauseForTests(point: string): Promise<void> {
   if (process.env.PARAKO_TEST_PAUSE_AT !== point) return;
@@ -16,18 +17,6 @@ export async function pauseForTests(point: string): Promise<void> {
     process.once('SIGTERM', () => resolve());
   });
   clearInterval(keepAlive);
-}
-
-/**
- * The same, for a point inside synchronous code (node-tar's entry filter): the event loop is
- * blocked, so the writes already handed to the OS finish while their callbacks never run —
- * what a kill in the middle of an extraction leaves.
- */
-export function pauseForTestsSync(point: string): void {
-  if (process.env.PARAKO_TEST_PAUSE_AT !== point) return;
-  announce(point);
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) Atomics.wait(cell, 0, 0, 60_000);
 }
 
 function announce(point: string): void {

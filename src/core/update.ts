@@ -79,7 +79,7 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     const staged = await stageRelease({
       layout, artifact, app: env.config.app, version: state.to, limits: stageLimits(env),
       // What runs is what was shown: stage refuses a release.json on disk that is not this one.
-      shown: releases.to.manifest,
+      shown: releases.to.manifest, signal: env.signal,
       onStagingDir: async (stagingDir) => journal.note({stagingDir}),
     });
     if (!staged.reused) state.createdRelease = staged.path;

@@ -5,12 +5,12 @@
  * take its course: before the swap it must stop with exit 1 and leave the install dir as it
  * was; from the swap on it must finish, because the service may already run the new code.
  *
- * `mid-extract` is not in the table: staging extracts synchronously, so a signal that arrives
- * during the extraction is acted on when it ends, at the check before the swap — the `stage`
- * row shows that path.
+ * `mid-extract` has its own case: the extraction is synchronous slice by slice, and a signal
+ * must still stop it within a second, not when the whole archive is written.
  */
 import {randomBytes} from 'node:crypto';
 import {join} from 'node:path';
+import {performance} from 'node:perf_hooks';
 
 import {describe, expect, it} from 'vitest';
 
@@ -55,6 +55,30 @@ describe('a signal before the swap stops an update with nothing changed', () => 
     expectExit(next, 0);
     expect(next.stdout).not.toMatch(/interrupted/);
     expect(await currentVersionFile(world)).toBe('1.1.0');
+  });
+});
+
+describe('a signal during the extraction', () => {
+  it('SIGTERM at mid-extract of 20,000 files: exit 1 within a second, nothing staged left, current unchanged', async () => {
+    const world = await worlds.installed();
+    const files = Object.fromEntries(Array.from({length: 20_000}, (_, i) => [`lib/m${Math.floor(i / 500)}/f${i}.js`, `export const v = ${i};\n`]));
+    await world.publish({version: '1.1.0', files});
+    const before = await snapshotInstall(world);
+    const child = track(spawnInWorld(world, ['update'], {env: {PARAKO_TEST_PAUSE_AT: 'mid-extract'}}));
+    await child.waitForOutput(/PARAKO_TEST_PAUSED_AT mid-extract\b/);
+    const signalledAt = performance.now();
+    child.kill('SIGTERM');
+    const result = await child.result;
+    const exitMs = performance.now() - signalledAt;
+    expectExit(result, 1);
+    expect(exitMs, `exit ${Math.round(exitMs)} ms after the signal`).toBeLessThan(1000);
+    expect(result.stderr).toMatch(/staging v1\.1\.0 interrupted; the staging dir was removed; current is still v1\.0\.0/);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+    await expectUnchanged(world, before, {ignoreReleasesDirMtime: true});
+    await expectNoLeftovers(world);
+    expect((await history(world)).at(-1)).toMatchObject({operation: 'update', outcome: 'failed', code: 1, from: '1.0.0', to: '1.1.0'});
+    // Nothing for the next run to recover: status names no interrupted run.
+    expect((await parako(world, ['status'])).stdout).not.toMatch(/^interrupted:/m);
   });
 });
 

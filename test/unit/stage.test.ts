@@ -1,9 +1,10 @@
+import {randomBytes} from 'node:crypto';
 import {lstat, mkdtemp, readdir, readlink, rm, stat} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
-import {UnsafeArchiveError, VerificationError} from '../../src/core/errors.js';
+import {InterruptedError, UnsafeArchiveError, VerificationError} from '../../src/core/errors.js';
 import {Layout} from '../../src/core/layout.js';
 import {parseManifest, type ReleaseManifest} from '../../src/core/release-manifest.js';
 import {checkArchive, DEFAULT_LIMITS, stageRelease, type StageLimits} from '../../src/core/stage.js';
@@ -25,10 +26,10 @@ describe('staging a verified artifact', () => {
     await rm(root, {recursive: true, force: true});
   });
 
-  async function stage(entries: TarEntry[], opts: {limits?: StageLimits; shown?: ReleaseManifest} = {}) {
+  async function stage(entries: TarEntry[], opts: {limits?: StageLimits; signal?: AbortSignal; shown?: ReleaseManifest} = {}) {
     const artifact = join(root, `a-${Math.random()}.tgz`);
     await writeTgz(artifact, entries);
-    return stageRelease({layout, artifact, app: 'app', version: '1.0.0', limits: opts.limits ?? DEFAULT_LIMITS, shown: opts.shown ?? shown});
+    return stageRelease({layout, artifact, app: 'app', version: '1.0.0', limits: opts.limits ?? DEFAULT_LIMITS, shown: opts.shown ?? shown, signal: opts.signal});
   }
 
   async function releasesDirIsEmpty(): Promise<boolean> {
@@ -139,6 +140,21 @@ describe('staging a verified artifact', () => {
         expect(process.umask()).toBe(umask);
       });
     }
+  });
+
+  it('stops when signalled during the extraction and removes what it wrote', async () => {
+    const files: TarEntry[] = Array.from({length: 50}, (_, i) => ({path: `data/f${i}`, content: randomBytes(4096)}));
+    // Not aborted at the first look, so the extraction has begun; aborted from the third.
+    let looks = 0;
+    const signal = {get aborted() {
+      looks += 1;
+      return looks >= 3;
+    }} as AbortSignal;
+    const error = await stage([manifest, ...files], {signal}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InterruptedError);
+    expect((error as Error).message).toBe('staging v1.0.0 interrupted; the staging dir was removed');
+    expect(looks).toBe(3);
+    expect(await releasesDirIsEmpty()).toBe(true);
   });
 
   it('stops a decompression bomb at the byte cap before writing it', async () => {
