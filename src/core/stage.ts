@@ -2,6 +2,7 @@ import {randomBytes} from 'node:crypto';
 import {closeSync, createReadStream, openSync, readSync} from 'node:fs';
 import {chmod, lstat, mkdir, open, readdir, readlink, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
+import {performance} from 'node:perf_hooks';
 import {Parser, type ReadEntry, UnpackSync} from 'tar';
 
 import {DiskFullError, InterruptedError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
@@ -130,19 +131,20 @@ export async function checkArchive(artifact: string, limits: StageLimits): Promi
 /** Bytes read from the artifact at a time. */
 const READ_SIZE = 4 * 1024 * 1024;
 /**
- * Bytes of gzip handed to the unpacker at a time; the event loop runs between two. Deflate
- * expands at most about 1032:1, so a slice is at most 16.5 MiB of tar, and since no two entries
- * may share a path, a few thousand entries at most: a tenth of a second even from an archive
- * of empty files or links (docs/performance.md, measurement 5).
+ * Bytes of gzip handed to the unpacker at a time. Deflate expands at most about 1032:1, so a
+ * slice is at most 4 MiB of tar; since no two entries may share a path, that is a few hundred
+ * entries even in an archive of empty files or links (docs/performance.md, measurement 5).
  */
-const SLICE_SIZE = 16 * 1024;
+const SLICE_SIZE = 4 * 1024;
+/** How long slices are unpacked before the event loop gets a turn and a signal is looked for. */
+const LOOK_EVERY_MS = 20;
 
 /**
  * node-tar's synchronous unpacker, fed from the artifact in SLICE_SIZE pieces. On a release of
  * many small files it is 3–5x faster than the asynchronous one (docs/performance.md): each file
  * costs a few direct syscalls instead of a dozen round trips through libuv's thread pool. Each
- * slice is unpacked synchronously; between slices the event loop runs, so a SIGINT/SIGTERM is
- * seen and acted on (`stopIfSignalled`) within a fraction of a second.
+ * slice is unpacked synchronously; every LOOK_EVERY_MS the event loop gets a turn, so a
+ * SIGINT/SIGTERM is seen and acted on (`stopIfSignalled`) within a fraction of a second.
  */
 async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<void> {
   const rules = new EntryRules(limits);
@@ -176,6 +178,7 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits,
     failure ??= error;
   });
   const fd = openSync(artifact, 'r');
+  let lastLook = performance.now();
   try {
     let ended = false;
     while (!ended && refusal === undefined && failure === undefined) {
@@ -192,9 +195,12 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits,
           pauseAfterSlice = false;
           await pauseForTests('mid-extract');
         }
-        await yieldToEventLoop();
-        // A file cut off here stays open until the process exits, moments later.
-        stopIfSignalled();
+        if (performance.now() - lastLook >= LOOK_EVERY_MS) {
+          await yieldToEventLoop(); // the CLI's signal handler runs here
+          // A file cut off here stays open until the process exits, moments later.
+          stopIfSignalled();
+          lastLook = performance.now();
+        }
       }
     }
   } catch (error) {

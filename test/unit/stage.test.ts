@@ -1,4 +1,4 @@
-import {randomBytes} from 'node:crypto';
+import {existsSync} from 'node:fs';
 import {lstat, mkdtemp, readdir, readlink, rm, stat} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -143,17 +143,27 @@ describe('staging a verified artifact', () => {
   });
 
   it('stops when signalled during the extraction and removes what it wrote', async () => {
-    const files: TarEntry[] = Array.from({length: 50}, (_, i) => ({path: `data/f${i}`, content: randomBytes(4096)}));
-    // Not aborted at the first look, so the extraction has begun; aborted from the third.
-    let looks = 0;
+    // 5,000 files take far longer to write than the 20 ms between two looks at the signal.
+    const files: TarEntry[] = Array.from({length: 5000}, (_, i) => ({path: `data/f${i}`, content: `${i}\n`}));
+    const artifact = join(root, 'many.tgz');
+    await writeTgz(artifact, [manifest, ...files]);
+    let stagingDir = '';
+    let lastWrittenWhenSignalled: boolean | undefined;
+    // Aborted once the extraction has begun (data/f10 is on disk); notes whether it had already ended.
     const signal = {get aborted() {
-      looks += 1;
-      return looks >= 3;
+      if (stagingDir === '' || !existsSync(join(stagingDir, 'data/f10'))) return false;
+      lastWrittenWhenSignalled ??= existsSync(join(stagingDir, 'data/f4999'));
+      return true;
     }} as AbortSignal;
-    const error = await stage([manifest, ...files], {signal}).catch((e: unknown) => e);
+    const error = await stageRelease({
+      layout, artifact, app: 'app', version: '1.0.0', limits: DEFAULT_LIMITS, shown, signal,
+      onStagingDir: async (path) => {
+        stagingDir = path;
+      },
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InterruptedError);
     expect((error as Error).message).toBe('staging v1.0.0 interrupted; the staging dir was removed');
-    expect(looks).toBe(3);
+    expect(lastWrittenWhenSignalled, 'the extraction had already ended when the signal was seen').toBe(false);
     expect(await releasesDirIsEmpty()).toBe(true);
   });
 
