@@ -212,3 +212,57 @@ function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+export type EntryKind = 'files' | 'directories' | 'symlinks' | 'hardlinks';
+
+export interface EntriesReleaseSpec {
+  app?: string; // default 'demo-app'
+  version: string;
+  kind: EntryKind;
+  /** Entries of that kind, 1,000 to a directory `d<n>/` (listed once each, before its entries). */
+  count: number;
+}
+
+/**
+ * A release of `count` entries of one kind, for timing the per-entry work of staging: empty-ish
+ * files (`f<i>`, a few bytes each), directories, symlinks to `../release.json`, or hardlinks to
+ * one file per directory (1,000 names per inode, under ext4's limit of 65,000). Streamed.
+ */
+export async function buildEntriesRelease(outDir: string, spec: EntriesReleaseSpec): Promise<BuiltRelease> {
+  const app = spec.app ?? 'demo-app';
+  const manifest: ReleaseManifest = {app, version: spec.version, migration: null, breaking: [], notes: `Benchmark release ${spec.version}`};
+  const file = releaseArtifactPath(outDir, app, spec.version);
+  await mkdir(dirname(file), {recursive: true});
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(Readable.from(entriesTarChunks(spec, manifest)), createGzip({level: 6}), hashing, createWriteStream(file));
+  const {size} = await stat(file);
+  return {app, version: spec.version, file, sha256: hash.digest('hex'), size, manifest};
+}
+
+function* entriesTarChunks(spec: EntriesReleaseSpec, manifest: ReleaseManifest): Generator<Buffer> {
+  const fileEntry = (path: string, text: string): Buffer => {
+    const content = Buffer.from(text);
+    return Buffer.concat([tarEntryHeader({path}, content.length), content, tarPadding(content.length)]);
+  };
+  yield fileEntry('release.json', `${JSON.stringify(manifest, null, 2)}\n`);
+  const perDir = 1000;
+  for (let first = 0; first < spec.count; first += perDir) {
+    const dir = `d${first / perDir}`;
+    const batch: Buffer[] = [tarEntryHeader({path: dir, type: 'dir'}, 0)];
+    if (spec.kind === 'hardlinks') batch.push(fileEntry(`${dir}/target`, 'the inode every hardlink here names\n'));
+    for (let i = first; i < Math.min(first + perDir, spec.count); i++) {
+      if (spec.kind === 'files') batch.push(fileEntry(`${dir}/f${i}`, `${i}\n`));
+      else if (spec.kind === 'directories') batch.push(tarEntryHeader({path: `${dir}/s${i}`, type: 'dir'}, 0));
+      else if (spec.kind === 'symlinks') batch.push(tarEntryHeader({path: `${dir}/l${i}`, type: 'symlink', linkpath: '../release.json'}, 0));
+      else batch.push(tarEntryHeader({path: `${dir}/h${i}`, type: 'hardlink', linkpath: `${dir}/target`}, 0));
+    }
+    yield Buffer.concat(batch);
+  }
+  yield tarTrailer();
+}

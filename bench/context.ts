@@ -15,6 +15,9 @@ export interface Sizes {
   /** Measurement 3: a node_modules-like release. */
   treeFiles: number;
   treeBytes: number;
+  /** Measurement 5: entries of each kind in a release, and symlinks for the older checkout. */
+  stageEntries: number;
+  baselineSymlinks: number;
   /** Runs per measured command (start-up has its own count). */
   runs: number;
   startupRuns: number;
@@ -26,6 +29,8 @@ export const FULL: Sizes = {
   updateFileBytes: 16 * 1024 ** 2,
   treeFiles: 20_000,
   treeBytes: 200_000_000,
+  stageEntries: 100_000,
+  baselineSymlinks: 20_000,
   runs: 5,
   startupRuns: 20,
 };
@@ -36,6 +41,8 @@ export const QUICK: Sizes = {
   updateFileBytes: 16 * 1024 ** 2,
   treeFiles: 1_000,
   treeBytes: 10_000_000,
+  stageEntries: 10_000,
+  baselineSymlinks: 5_000,
   runs: 3,
   startupRuns: 5,
 };

@@ -6,9 +6,12 @@
  *   3. pipeline: `parako update` vs curl + sha256sum + tar on a node_modules-like release,
  *                and which phase its time goes to
  *   4. start-up: `parako --version` and `parako status` vs `node -e 0`
+ *   5. staging:  the stage phase of 100,000 files, directories, symlinks and hardlinks (on
+ *                tmpfs), and how long a SIGTERM during it takes to end the run
  *
- * Run with `npm run bench` (builds first), or `npx tsx bench/run.ts [--quick] [--only 1,3]`
- * against an existing build. Prints Markdown on stdout, progress on stderr. A measurement,
+ * Run with `npm run bench` (builds first), or `npx tsx bench/run.ts [--quick] [--only 1,3]
+ * [--baseline <checkout>]` against an existing build; `--baseline` times another built
+ * checkout in measurement 5 too. Prints Markdown on stdout, progress on stderr. A measurement,
  * not a test: nothing here passes or fails on a threshold.
  */
 import {existsSync, rmSync} from 'node:fs';
@@ -24,6 +27,7 @@ import {updateMemory, verifyMemory} from './memory.js';
 import {phaseTable} from './phases.js';
 import {pipelineVsPlainTools} from './pipeline.js';
 import {Runner, rssMethod} from './process.js';
+import {stagingByKind} from './staging.js';
 import {startup} from './startup.js';
 import {bytes, resultsTable} from './table.js';
 
@@ -53,12 +57,13 @@ try {
   const updated = selected(2) ? await updateMemory(ctx, verified?.nodeRssMiB) : undefined;
   const pipeline = selected(3) ? await pipelineVsPlainTools(ctx) : undefined;
   const started = selected(4) ? await startup(ctx) : undefined;
+  const staging = selected(5) ? await stagingByKind(ctx, {baseline: options.baseline}) : undefined;
 
   const sections = [
     `# parako benchmarks`,
     `${new Date().toISOString()}, ${options.quick ? '`--quick`' : 'full run'}${note === undefined ? '' : `. ${note}`}`,
     `## Machine\n\n${machineMarkdown(machine)}\n- Peak RSS: ${rssMethod()}\n- ${load.describe(ctx.runner.childCpuSeconds, machine.cores)}`,
-    `## Results\n\n${resultsTable([...(verified?.rows ?? []), ...(updated?.rows ?? []), ...(pipeline?.rows ?? []), ...(started ?? [])])}`,
+    `## Results\n\n${resultsTable([...(verified?.rows ?? []), ...(updated?.rows ?? []), ...(pipeline?.rows ?? []), ...(started ?? []), ...(staging ?? [])])}`,
     'Wall time is measured by the benchmark from spawn to exit, so it includes Node start-up. ' +
       'Inputs were just written, so they are read from the page cache; the feed server runs in the benchmark process on 127.0.0.1.',
   ];
@@ -85,8 +90,10 @@ async function benchContext(dir: string, sizes: Sizes): Promise<BenchContext> {
 
 interface Options {
   quick: boolean;
-  /** Measurement numbers to run (1–4); all when undefined. */
+  /** Measurement numbers to run (1–5); all when undefined. */
   only?: number[];
+  /** A built checkout of parako that measurement 5 times too. */
+  baseline?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -97,14 +104,17 @@ function parseOptions(argv: string[]): Options {
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
       opts.only = (value ?? '').split(',').map(Number);
-      if (opts.only.some((n) => !Number.isInteger(n) || n < 1 || n > 4)) usage(`--only takes measurement numbers 1–4, got "${value}"`);
+      if (opts.only.some((n) => !Number.isInteger(n) || n < 1 || n > 5)) usage(`--only takes measurement numbers 1–5, got "${value}"`);
+    } else if (arg === '--baseline') {
+      opts.baseline = argv[++i];
+      if (opts.baseline === undefined || !existsSync(join(opts.baseline, 'bin', 'run.js'))) usage(`--baseline takes a built checkout of parako (with bin/run.js), got "${opts.baseline ?? ''}"`);
     } else usage(`unknown argument ${arg}`);
   }
   return opts;
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`bench: ${problem}\nusage: tsx bench/run.ts [--quick] [--only 1,2,3,4]\n`);
+  process.stderr.write(`bench: ${problem}\nusage: tsx bench/run.ts [--quick] [--only 1,2,3,4,5] [--baseline <checkout>]\n`);
   process.exit(2);
 }
 
