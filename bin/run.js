@@ -44,7 +44,39 @@ settings.enableAutoTranspile = false;
 // A user other than root on a host whose store is root's alone (the .deb makes it 0700): oclif
 // would print a raw EACCES warning on every command. Its plugins are left unloaded instead, and
 // parako's own store check names the problem where it matters (parako hooks, the gating points).
-await execute({loadOptions: {root: fileURLToPath(import.meta.url), userPlugins: storeReadable(process.env.PARAKO_DATA_DIR)}});
+const root = fileURLToPath(import.meta.url);
+const dataDir = process.env.PARAKO_DATA_DIR;
+const args = process.argv.slice(2);
+let loadOptions = {root, userPlugins: storeReadable(dataDir)};
+// Plugin code runs as root: before oclif reads the store (and runs code from what it lists),
+// every installed and linked plugin's files are checked to be root's alone
+// (src/hooks/plugin-trust.ts). Without a store there is nothing to check.
+const trust = existsSync(join(dataDir, 'package.json')) || process.env.PARAKO_UNCHECKED_PLUGINS !== undefined;
+if (trust) loadOptions = await (await import('../dist/hooks/trusted-load.js')).trustedLoadOptions(root, dataDir, loadOptions.userPlugins);
+// `plugins link` runs npm, and oclif loads the folder, as soon as it is linked: say at once
+// when the folder would be refused at the next update.
+const linked = linkedFolder(args);
+if (linked !== undefined) await warnAboutFolder(linked);
+
+await execute({loadOptions});
+
+if (installsPlugins(args) && process.exitCode === undefined) await warnAboutStore();
+
+async function warnAboutFolder(folder) {
+  const {checkPluginFolder, checksBypassed} = await import('../dist/hooks/plugin-trust.js');
+  const refusal = checksBypassed() ? undefined : checkPluginFolder(resolve(folder));
+  if (refusal === undefined) return;
+  process.stderr.write(`parako: WARNING: ${refusal.why}, so a user other than root could change code that would run as root. Updates and rollbacks will refuse to run with this plugin linked. Fix: ${refusal.fix}\n`);
+}
+
+async function warnAboutStore() {
+  const {checkPluginStore} = await import('../dist/hooks/plugin-trust.js');
+  const {describeRefusal} = await import('../dist/hooks/trusted-load.js');
+  const report = checkPluginStore(dataDir);
+  for (const refusal of report.store === undefined ? report.refused : [report.store]) {
+    process.stderr.write(`parako: WARNING: ${describeRefusal(refusal)}. Updates and rollbacks will refuse to run until it is fixed.\n`);
+  }
+}
 
 /** The store's package.json can be read, or there is none (nothing to load either way). */
 function storeReadable(dataDir) {
@@ -66,6 +98,13 @@ function mayLoadParakoPlugins() {
 /** Any `plugins` command (`plugins`, `plugins install`, `plugins:link`, …). */
 function args0IsPlugins(args) {
   return args[0] === 'plugins' || args[0]?.startsWith('plugins:') === true;
+}
+
+/** The folder of `plugins link [flags] FOLDER`, or undefined for any other command. */
+function linkedFolder(args) {
+  const id = args[0]?.includes(':') ? args[0] : `${args[0]}:${args[1]}`;
+  if (id !== 'plugins:link') return undefined;
+  return args.slice(args[0].includes(':') ? 1 : 2).find((arg) => !arg.startsWith('-'));
 }
 
 /** `plugins install`, `plugins add`, or their `plugins:install` spelling. */

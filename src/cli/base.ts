@@ -8,6 +8,7 @@ import {DEFAULT_DIR, Layout, refuseSourceInstall} from '../core/layout.js';
 import {createLogger, LOG_LEVELS, type Logger, type LogLevel} from '../core/logger.js';
 import type {OperationEnv, OperationResult} from '../core/operation.js';
 import {discoverHooks, HookRunner} from '../hooks/runner.js';
+import {trustReport, UNCHECKED_PLUGINS_ENV} from '../hooks/plugin-trust.js';
 import {unloadedPlugins} from '../hooks/store.js';
 import {printResult} from './print-result.js';
 import {Terminal, writeText} from './terminal.js';
@@ -84,8 +85,15 @@ export abstract class ParakoCommand extends Command {
 
   protected async hookRunner(config: HostConfig, log: Logger): Promise<HookRunner> {
     const unloaded = await unloadedPlugins(this.config.dataDir, new Set(this.config.plugins.keys()));
+    // The run's log keeps what its stderr said: plugins were loaded unchecked.
+    if (trustReport(this.config.dataDir).unchecked) log.warn({env: UNCHECKED_PLUGINS_ENV}, 'plugins were loaded without checking who can change their files');
+    const refused = unloaded.plugins.find((p) => p.refused !== undefined);
     const broken = [
-      ...unloaded.plugins.map((p) => `plugin ${p.plugin} (${p.type}${p.root === undefined ? '' : ` from ${p.root}`}) could not be loaded`),
+      ...unloaded.plugins.map((p) =>
+        p.refused === undefined
+          ? `plugin ${p.plugin} (${p.type}${p.root === undefined ? '' : ` from ${p.root}`}) could not be loaded`
+          : `plugin ${p.plugin} (${p.type}${p.root === undefined ? '' : ` from ${p.root}`}) was not loaded: ${p.refused.why}, so a user other than root could change code that runs as root; fix: ${p.refused.fix}`,
+      ),
       ...(unloaded.problem === undefined ? [] : [unloaded.problem]),
     ];
     return new HookRunner(discoverHooks(this.config), {
@@ -94,6 +102,7 @@ export abstract class ParakoCommand extends Command {
       order: config.hooks?.order,
       timeoutSeconds: config.hooks?.timeoutSeconds,
       broken: broken.length > 0 ? broken.join('; ') : undefined,
+      brokenNext: refused === undefined ? undefined : `${refused.refused!.fix}, then run this again; or remove the plugin: parako plugins uninstall ${refused.plugin}. Nothing was changed`,
     });
   }
 

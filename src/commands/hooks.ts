@@ -7,6 +7,7 @@ import {Layout} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
 import {describeVerdict} from '../hooks/acts-when.js';
 import {discoverHooks, HookRunner, type PluginOrigin} from '../hooks/runner.js';
+import {trustReport, UNCHECKED_PLUGINS_ENV} from '../hooks/plugin-trust.js';
 import {type UnloadedPlugin, unloadedPlugins} from '../hooks/store.js';
 
 /** One plugin at one hook point, as `parako hooks --json` lists it. */
@@ -25,6 +26,12 @@ export interface ListedHook {
 export interface ListedPlugin extends ListedHook {
   /** The verdict in one phrase: "acts: …", "acts on every run: …", "idle: …" or "PROBLEM: …". */
   verdict: string;
+  /**
+   * Who can change its files: "root-only" (an installed or linked plugin that passed the check
+   * before it was loaded), "part of parako" (shipped in parako's own folder), or "not checked"
+   * (PARAKO_UNCHECKED_PLUGINS=1). A plugin that fails the check is not loaded: see notLoaded.
+   */
+  files: 'root-only' | 'part of parako' | 'not checked';
 }
 
 export default class Hooks extends ParakoCommand {
@@ -56,6 +63,7 @@ export default class Hooks extends ParakoCommand {
         ...runner.idleAt(point).map(({hook: {plugin, version, origin}, why}) => ({plugin, version, origin, root: rootOf(plugin), acts: false, idle: why})),
       ];
     }
+    const trust = trustReport(this.config.dataDir);
     const plugins: ListedPlugin[] = runner.plugins().map(({plugin, version, origin, verdict}) => ({
       plugin,
       version,
@@ -64,6 +72,7 @@ export default class Hooks extends ParakoCommand {
       acts: verdict.acts,
       ...(verdict.acts ? {} : {idle: verdict.why}),
       verdict: describeVerdict(verdict),
+      files: origin === 'installed' || origin === 'linked' ? (trust.unchecked ? 'not checked' : 'root-only') : 'part of parako',
     }));
     const order = config?.hooks?.order ?? null;
     const loaded = new Set([...this.config.plugins.keys()]);
@@ -72,7 +81,7 @@ export default class Hooks extends ParakoCommand {
     const notInstalled = (order ?? []).filter((name) => !loaded.has(name) && !notLoaded.some((entry) => entry.plugin === name));
 
     this.terminal.say(
-      render({hooks, plugins, problems: runner.problems(), timeoutSeconds, order, notInstalled, notLoaded, storeProblem: store.problem, configFile: config === null ? null : configFile, dir: layout.dir, dataDir: this.config.dataDir}),
+      render({filesCheck: trust.unchecked ? 'off' : 'on', hooks, plugins, problems: runner.problems(), timeoutSeconds, order, notInstalled, notLoaded, storeProblem: store.problem, configFile: config === null ? null : configFile, dir: layout.dir, dataDir: this.config.dataDir}),
     );
     return {
       code: 0,
@@ -87,6 +96,7 @@ export default class Hooks extends ParakoCommand {
       config: config === null ? null : configFile,
       dataDir: this.config.dataDir,
       notLoaded,
+      filesCheck: trust.unchecked ? 'off' : 'on',
     };
   }
 }
@@ -104,6 +114,7 @@ async function loadOptionalConfig(dir: string, file: string): Promise<HostConfig
 }
 
 interface Listing {
+  filesCheck: 'on' | 'off';
   hooks: Record<HookPoint, ListedHook[]>;
   plugins: ListedPlugin[];
   problems: Array<{plugin: string; why: string}>;
@@ -130,8 +141,16 @@ function render(listing: Listing): string {
     lines.push(`note:         hooks.order names ${listing.notInstalled.join(', ')}, which no installed plugin is called`);
   }
   if (listing.storeProblem !== undefined) lines.push(`PROBLEM:      ${listing.storeProblem}`);
+  if (listing.filesCheck === 'off') lines.push(`WARNING:      ${UNCHECKED_PLUGINS_ENV}=1: installed and linked plugins are loaded without checking who can change their files (development machines only)`);
   for (const entry of listing.notLoaded) {
     const what = entry.type === 'link' ? `linked from ${entry.root ?? '?'}` : 'installed';
+    if (entry.refused !== undefined) {
+      lines.push(`REFUSED:      ${entry.plugin} (${what}) is not loaded: ${entry.refused.why},`);
+      lines.push('              so a user other than root could change code that runs as root; no update or rollback runs until it is fixed');
+      lines.push(`              fix: ${entry.refused.fix}`);
+      lines.push(`              or remove it with: parako plugins uninstall ${entry.plugin}`);
+      continue;
+    }
     lines.push(`NOT LOADED:   ${entry.plugin} (${what}) could not be loaded, so its hooks do not run (see the warning above);`);
     lines.push(`              fix it, or remove it with: parako plugins uninstall ${entry.plugin}`);
   }
@@ -147,7 +166,8 @@ function render(listing: Listing): string {
   const where = (hook: ListedHook): string => (hook.origin === 'linked' ? `  ${hook.root}` : '');
   if (listing.plugins.length > 0) {
     lines.push('', `plugins:      whether each acts with ${listing.configFile ?? `this host (no ${CONFIG_FILE})`}`);
-    for (const plugin of listing.plugins) lines.push(`  ${columns(plugin)}  ${plugin.verdict}${where(plugin)}`);
+    const files = (plugin: ListedPlugin): string => (plugin.files === 'root-only' ? ' · files root-only' : plugin.files === 'not checked' ? ' · files NOT CHECKED' : '');
+    for (const plugin of listing.plugins) lines.push(`  ${columns(plugin)}  ${plugin.verdict}${files(plugin)}${where(plugin)}`);
   }
   for (const point of HOOK_POINTS) {
     lines.push('', `${point}  (timeout ${listing.timeoutSeconds[point]} s${point === 'notify' ? ', never changes the outcome' : ', fail-closed'})`);

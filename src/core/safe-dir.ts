@@ -6,7 +6,7 @@
  * to parako's own user and be writable by nobody else.
  */
 import {execFileSync} from 'node:child_process';
-import {lstatSync, mkdirSync, readlinkSync, type Stats} from 'node:fs';
+import {lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, type Stats} from 'node:fs';
 import {dirname, join, resolve, sep} from 'node:path';
 
 import {RefusedError} from './errors.js';
@@ -52,6 +52,46 @@ export function findUnsafeFolder(dir: string, links = 0): UnsafeFolder | undefin
   return undefined;
 }
 
+/**
+ * The first entry that another user could change in the tree at `root` or on the way to it:
+ * the path from `/` as findUnsafeFolder judges it, then every file, folder and symlink below,
+ * none of which may belong to another user or be writable by group or others (a sticky folder
+ * inside the tree is refused too: others could add a module under a name yet to be loaded).
+ * A symlink that leads out of the tree is followed: its target and the path to it are judged
+ * alike. `skip` names folders below `root` that are judged on their own (each plugin of a store).
+ */
+export function findUnsafeInTree(root: string, skip: ReadonlySet<string> = new Set()): UnsafeFolder | undefined {
+  const onPath = findUnsafeFolder(root);
+  if (onPath !== undefined) return onPath;
+  const real = realOrUndefined(root);
+  if (real === undefined) return undefined;
+  const seen = new Set<string>([real]);
+  const pending = [real];
+  while (pending.length > 0) {
+    const dir = pending.pop()!;
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (skip.has(path)) continue;
+      const info = lstatOrUndefined(path);
+      if (info === undefined) continue; // removed while we looked: nothing there to load
+      const why = whyUnsafe(info, true);
+      if (why !== undefined) return {path, owner: userName(info.uid), mode: info.mode & 0o7777, why, isLink: info.isSymbolicLink()};
+      if (info.isDirectory()) {
+        seen.add(path);
+        pending.push(path);
+      } else if (info.isSymbolicLink()) {
+        const target = realOrUndefined(path);
+        if (target === undefined || seen.has(target) || isInside(target, real)) continue; // dangling, or judged with the tree
+        const outside = findUnsafeFolder(target);
+        if (outside !== undefined) return outside;
+        seen.add(target);
+        if (lstatSync(target).isDirectory()) pending.push(target);
+      }
+    }
+  }
+  return undefined;
+}
+
 /** `(owner parako-test, mode 0775) is writable by its group`: the words every refusal uses. */
 export function describeUnsafe(found: UnsafeFolder): string {
   return `${found.path} (owner ${found.owner}, mode ${modeString(found.mode)}) ${found.why}`;
@@ -90,6 +130,19 @@ function whyUnsafe(info: Stats, isTarget: boolean): string | undefined {
   // In a sticky folder others cannot rename or remove root's entries: safe above the target.
   if ((info.mode & 0o1000) !== 0 && !isTarget) return undefined;
   return `is writable by ${(info.mode & 0o002) !== 0 ? 'all users' : 'its group'}${(info.mode & 0o1000) !== 0 ? ' (the sticky bit does not stop them creating names in it)' : ''}`;
+}
+
+function isInside(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
+}
+
+function realOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 function lstatOrUndefined(path: string): Stats | undefined {

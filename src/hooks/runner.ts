@@ -111,6 +111,8 @@ export interface HookRunnerOptions {
   config: HostConfig | null;
   /** Plugins the store lists but oclif could not load, or why the store is unreadable. */
   broken?: string;
+  /** What to do about it, when there is a better word than "reinstall or relink it". */
+  brokenNext?: string;
   order?: string[];
   timeoutSeconds?: Partial<Record<HookPoint, number>>;
 }
@@ -161,7 +163,7 @@ export class HookRunner {
   async run(point: HookPoint, base: BaseContext): Promise<void> {
     if (this.options.broken !== undefined && point !== 'notify') {
       throw new HookError(point, 'plugin store', `${point} hooks cannot run as installed: ${this.options.broken}`, {
-        next: 'parako hooks shows which; reinstall or relink it, or remove it with parako plugins uninstall <name>',
+        next: this.options.brokenNext ?? 'parako hooks shows which; reinstall or relink it, or remove it with parako plugins uninstall <name>',
       });
     }
     // A plugin whose condition cannot be read may be the check this host relies on: fail closed.

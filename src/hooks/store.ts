@@ -1,11 +1,15 @@
 import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
+import {type Refusal, trustReport} from './plugin-trust.js';
+
 /** A plugin the store lists that oclif did not load: its hooks do not run. */
 export interface UnloadedPlugin {
   plugin: string;
   type: string;
   root?: string;
+  /** Why parako refused to load it: someone other than root could change its files. */
+  refused?: {path: string; owner: string; mode: string; why: string; fix: string};
 }
 
 /**
@@ -41,5 +45,15 @@ async function readStore(dataDir: string): Promise<{plugins: UnloadedPlugin[]; p
  */
 export async function unloadedPlugins(dataDir: string, loaded: Set<string>): Promise<{plugins: UnloadedPlugin[]; problem?: string}> {
   const store = await readStore(dataDir);
-  return {plugins: store.plugins.filter((entry) => !loaded.has(entry.plugin)), problem: store.problem};
+  const trust = trustReport(dataDir);
+  const refusalOf = (name: string): Refusal | undefined => trust.store ?? trust.refused.find((refusal) => refusal.plugin === name);
+  const plugins = store.plugins
+    .filter((entry) => !loaded.has(entry.plugin))
+    .map((entry) => {
+      const refusal = refusalOf(entry.plugin);
+      if (refusal === undefined) return entry;
+      const {path, owner, mode} = refusal.unsafe;
+      return {...entry, refused: {path, owner, mode: `0${mode.toString(8).padStart(3, '0')}`, why: refusal.why, fix: refusal.fix}};
+    });
+  return {plugins, problem: store.problem};
 }

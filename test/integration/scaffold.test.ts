@@ -98,6 +98,23 @@ describe('the scaffolded plugin', () => {
     await npm(['test'], pluginRoot);
   });
 
+  it('packed and installed as docs/plugins/writing.md says, passes the plugin file check with no extra step', async () => {
+    const store = join(workDir, 'installed-store');
+    await npm(['pack', '--pack-destination', workDir], pluginRoot);
+    const {version} = JSON.parse(await readFile(join(pluginRoot, 'package.json'), 'utf8')) as {version: string};
+    const tarball = join(workDir, `${NAME}-${version}.tgz`);
+    const env = {PARAKO_DATA_DIR: store, npm_config_offline: 'true'};
+    const install = await runParako(['plugins', 'install', tarball], {env, timeoutMs: 120_000});
+    expectExit(install, 0);
+    expect(install.stderr).not.toContain('WARNING');
+    const hooks = await runParako(['hooks', '--json', '--dir', join(workDir, 'no-install')], {env});
+    expectExit(hooks, 0);
+    expect(hooks.stderr).toBe('');
+    const listing = jsonOf(hooks) as {notLoaded: unknown[]; plugins: Array<{plugin: string; origin: string; files: string}>};
+    expect(listing.notLoaded).toEqual([]);
+    expect(listing.plugins.find((plugin) => plugin.plugin === NAME)).toMatchObject({origin: 'installed', files: 'root-only'});
+  });
+
   it('linked, its health hook probes the configured URL during an update, and notify logs the outcome', async () => {
     service = await startService(() => 200);
     world = await pluginWorld(service.url);

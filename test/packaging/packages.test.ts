@@ -150,6 +150,9 @@ describe.skipIf(missing !== false)(`parako as shipped${missing === false ? '' : 
       expect(restart?.filter((hook) => hook.plugin === '@parako/plugin-pm2')).toEqual([
         expect.objectContaining({plugin: '@parako/plugin-pm2', version: '99.0.0', origin: 'installed'}),
       ]);
+      // Installed the documented way, it passes the plugin file check (docs/plugins/managing.md).
+      expect(hooks.stderr).toBe('');
+      expect((hooks.json as {plugins: Array<{plugin: string; files: string}>}).plugins.find((plugin) => plugin.plugin === '@parako/plugin-pm2')?.files).toBe('root-only');
     });
   });
 
@@ -232,6 +235,10 @@ describe.skipIf(missing !== false)(`parako as shipped${missing === false ? '' : 
       const plugin = await container.exec(['parako', 'plugins', 'install', `/artifacts/plugins/parako-plugin-pm2-${VERSION}.tgz`], {timeoutMs: 120_000});
       expect(plugin.code, `${plugin.stdout}${plugin.stderr}`).toBe(0);
       expect(await container.sh('stat -c "%a %U" /var/lib/parako /var/lib/parako/package.json')).toBe('700 root\n644 root\n');
+      // Installed as documented, the plugin passes the file check: loaded, and listed as root-only.
+      const checked = await parako(['hooks']);
+      expect(checked.stdout).not.toContain('REFUSED');
+      expect(checked.stdout).toMatch(/@parako\/plugin-pm2 +0\.1\.0 +installed .* · files root-only/);
 
       // The operator's part: the unit from the shipped template, the app user; then a first install starts it.
       await container.sh(`useradd --system --no-create-home --shell /usr/sbin/nologin parako

@@ -6,7 +6,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
 import {lookupUser} from '../../src/core/exec.js';
 import {RefusedError} from '../../src/core/errors.js';
-import {ensurePrivateDir, findUnsafeFolder} from '../../src/core/safe-dir.js';
+import {ensurePrivateDir, findUnsafeFolder, findUnsafeInTree} from '../../src/core/safe-dir.js';
 import {TEST_USER, testUserMissing} from '../fixtures/test-user.js';
 
 const missing = testUserMissing();
@@ -63,6 +63,67 @@ describe.skipIf(missing !== false)(`findUnsafeFolder${missing ? ` (skipped: ${mi
     await symlink(join(root, 'safe'), join(root, 'planted'));
     await lchown(join(root, 'planted'), user().uid, user().gid);
     expect(findUnsafeFolder(join(root, 'planted', 'backups'))).toMatchObject({path: join(root, 'planted'), owner: TEST_USER, why: 'is a symlink that belongs to another user', isLink: true});
+  });
+});
+
+describe.skipIf(missing !== false)(`findUnsafeInTree${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  let root: string;
+  let plugin: string;
+  const user = () => lookupUser(TEST_USER);
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'parako-safe-tree-'));
+    plugin = join(root, 'plugin');
+    await mkdir(join(plugin, 'dist', 'hooks'), {recursive: true, mode: 0o755});
+    await writeFile(join(plugin, 'package.json'), '{}', {mode: 0o644});
+    await writeFile(join(plugin, 'dist', 'hooks', 'health.js'), 'export default () => {}', {mode: 0o644});
+  });
+  afterEach(async () => {
+    await rm(root, {recursive: true, force: true});
+  });
+
+  it('accepts a tree that only root can change', () => {
+    expect(findUnsafeInTree(plugin)).toBeUndefined();
+  });
+
+  it('names a file deep in the tree that others may write, or that another user owns', async () => {
+    const hook = join(plugin, 'dist', 'hooks', 'health.js');
+    await chmod(hook, 0o646);
+    expect(findUnsafeInTree(plugin)).toEqual({path: hook, owner: 'root', mode: 0o646, why: 'is writable by all users', isLink: false});
+    await chmod(hook, 0o644);
+    await chown(hook, user().uid, user().gid);
+    expect(findUnsafeInTree(plugin)).toMatchObject({path: hook, owner: TEST_USER, why: 'belongs to another user'});
+  });
+
+  it('refuses a sticky folder inside the tree, which it accepts above it', async () => {
+    await chmod(join(plugin, 'dist'), 0o1777);
+    expect(findUnsafeInTree(plugin)).toMatchObject({path: join(plugin, 'dist'), why: 'is writable by all users (the sticky bit does not stop them creating names in it)'});
+    await chmod(join(plugin, 'dist'), 0o755);
+    await chmod(root, 0o1777);
+    expect(findUnsafeInTree(plugin)).toBeUndefined();
+  });
+
+  it('follows a symlink out of the tree and judges where it leads, and the path to it', async () => {
+    const outside = join(root, 'shared', 'lib');
+    await mkdir(outside, {recursive: true, mode: 0o755});
+    await writeFile(join(outside, 'index.js'), '', {mode: 0o644});
+    await symlink(outside, join(plugin, 'lib'));
+    expect(findUnsafeInTree(plugin)).toBeUndefined();
+    await chmod(join(outside, 'index.js'), 0o664);
+    expect(findUnsafeInTree(plugin)).toMatchObject({path: join(outside, 'index.js'), why: 'is writable by its group'});
+    await chmod(join(outside, 'index.js'), 0o644);
+    await chmod(join(root, 'shared'), 0o777);
+    expect(findUnsafeInTree(plugin)).toMatchObject({path: join(root, 'shared'), why: 'is writable by all users'});
+    // A symlink another user owns is refused for what it is, wherever it leads.
+    await chmod(join(root, 'shared'), 0o755);
+    await lchown(join(plugin, 'lib'), user().uid, user().gid);
+    expect(findUnsafeInTree(plugin)).toMatchObject({path: join(plugin, 'lib'), why: 'is a symlink that belongs to another user', isLink: true});
+  });
+
+  it('leaves out the folders it is told to judge on their own', async () => {
+    await chmod(join(plugin, 'dist'), 0o775);
+    expect(findUnsafeInTree(root)).toMatchObject({path: join(plugin, 'dist')});
+    expect(findUnsafeInTree(root, new Set([plugin]))).toBeUndefined();
   });
 });
 
