@@ -98,10 +98,10 @@ describe('backup-mongo with a recorded fake mongodump', () => {
     expect((await stat(archive)).mode & 0o777).toBe(0o600);
     expect((await gunzippedBytes(archive)).subarray(0, 4)).toEqual(Buffer.from([0x6d, 0xe2, 0x99, 0x81]));
 
-    const restore = `mongorestore --uri='${MASKED}' --archive='${archive}' --gzip --drop`;
+    const restore = `mongorestore --uri='${MASKED}' --archive=${archive} --gzip --drop`;
     expect(updated.stdout).toContain(`backed up ${MASKED} to ${archive}`);
     expect(updated.stdout).toContain(restore);
-    expect((await history(world)).at(-1)).toMatchObject({to: '1.1.0', outcome: 'updated', migrationRan: true, backup: {plugin: 'backup-mongo', path: archive, restore}});
+    expect((await history(world)).at(-1)).toMatchObject({to: '1.1.0', outcome: 'updated', migrationRan: true, backup: {plugin: '@parako/plugin-backup-mongo', path: archive, restore}});
     const status = await parako(world, ['status'], {env});
     expectExit(status, 0);
     expect(status.stdout).toContain(archive);
@@ -146,10 +146,10 @@ describe('backup-mongo with a recorded fake mongodump', () => {
     expectExit(failed, 6);
     const [file] = await filesIn(backups);
     expect(file).toMatch(ARCHIVE_NAME);
-    expect(failed.stderr).toContain(`restore the backup with: mongorestore --uri='${MASKED}' --archive='${join(backups, file!)}' --gzip --drop`);
+    expect(failed.stderr).toContain(`restore the backup with: mongorestore --uri='${MASKED}' --archive=${join(backups, file!)} --gzip --drop`);
     expect(failed.stderr).not.toContain(PASSWORD);
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
-    expect((await history(world)).at(-1)).toMatchObject({outcome: 'failed', code: 6, migrationRan: true, backup: {plugin: 'backup-mongo', path: join(backups, file!)}});
+    expect((await history(world)).at(-1)).toMatchObject({outcome: 'failed', code: 6, migrationRan: true, backup: {plugin: '@parako/plugin-backup-mongo', path: join(backups, file!)}});
   });
 
   it('--no-backup skips it with a warning, and a release without a migration takes none', async () => {
@@ -165,7 +165,7 @@ describe('backup-mongo with a recorded fake mongodump', () => {
     const {world, env, backups, fake} = await fakeWorld();
     const planned = await parako(world, ['update', '--dry-run'], {env});
     expectExit(planned, 0);
-    expect(planned.stdout).toMatch(new RegExp(`backup: would be taken by backup-mongo to ${backups}/demo-app-pre-v1\\.1\\.0-<UTC time>\\.archive`));
+    expect(planned.stdout).toMatch(new RegExp(`backup: would be taken by @parako/plugin-backup-mongo to ${backups}/demo-app-pre-v1\\.1\\.0-<UTC time>\\.archive`));
     expect(planned.stdout).not.toContain(PASSWORD);
     expect(await exists(backups)).toBe(false);
     expect(await fake.calls()).toHaveLength(0);

@@ -11,43 +11,21 @@ import {Writable} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import {createGunzip} from 'node:zlib';
 
-import type {HookContext} from 'parako';
+import {type HookContext, maskUrl, outputTail, redact, shellQuote} from 'parako';
 
-export const PLUGIN = 'backup-mongo';
+export const PLUGIN = '@parako/plugin-backup-mongo';
 
 /** Every mongodump archive starts with this uint32, little-endian (mongo-tools archive/prelude). */
 const ARCHIVE_MAGIC = Buffer.from([0x6d, 0xe2, 0x99, 0x81]);
 
-/** `mongodb://user:pass@host` -> `mongodb://user:****@host`; a URI without a password is unchanged. */
-export function maskUri(uri: string): string {
-  return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^@/?#]*@/i, '$1:****@');
-}
-
-/**
- * Removes the password from any text (a tool's error output): every URI with credentials in
- * it, and the password itself wherever it appears, raw or percent-encoded.
- */
-export function redact(text: string, uri: string): string {
-  let safe = text.replaceAll(/([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:'"]*):[^\s@/'"]*@/gi, '$1:****@');
-  const password = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:([^@/?#]*)@/i.exec(uri)?.[1];
-  // A password of a few characters would match inside ordinary words and garble the message.
-  if (password !== undefined && password.length >= 4) {
-    for (const form of new Set([password, safeDecode(password)])) safe = safe.split(form).join('****');
-  }
-  return safe;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text; // not valid percent-encoding: the raw form is all there is to hide
-  }
+/** The password in a connection string (`mongodb://user:password@host`), to blank it out of what mongodump prints. */
+function passwordOf(uri: string): string | undefined {
+  return /^[a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:([^@/?#]*)@/i.exec(uri)?.[1];
 }
 
 /** What the operator runs to put the database back (the password left out). */
 export function restoreCommand(uri: string, archive: string): string {
-  return `mongorestore --uri='${maskUri(uri)}' --archive='${archive}' --gzip --drop`;
+  return `mongorestore --uri=${shellQuote(maskUrl(uri))} --archive=${shellQuote(archive)} --gzip --drop`;
 }
 
 /**
@@ -69,13 +47,12 @@ export async function dumpArchive(ctx: HookContext, uri: string, archive: string
       throw new Error(
         code === 'ENOENT'
           ? 'mongodump is not installed (not found on PATH); install the MongoDB Database Tools (100.3.0 or newer)'
-          : `mongodump could not start: ${redact((error as Error).message, uri)}`,
+          : `mongodump could not start: ${redact((error as Error).message, [passwordOf(uri)])}`,
       );
     }
     if (result.code !== 0) {
-      const tail = redact(result.stderr.trim(), uri).split('\n').slice(-5).join('\n  ');
       const old = /unknown option.*config/i.test(result.stderr) ? '\n  (--config needs mongodump 100.3.0 or newer: upgrade the MongoDB Database Tools)' : '';
-      throw new Error(`mongodump of ${maskUri(uri)} failed with exit code ${result.code}${result.signal ? ` (${result.signal})` : ''}${tail ? `:\n  ${tail}` : ''}${old}`);
+      throw new Error(`mongodump of ${maskUrl(uri)} failed with exit code ${result.code}${result.signal ? ` (${result.signal})` : ''}${outputTail(result.stderr, [passwordOf(uri)], 5)}${old}`);
     }
   } finally {
     await rm(folder, {recursive: true, force: true});

@@ -5,13 +5,13 @@
  * command line (visible in `ps`, and parako logs every program's arguments) and never into
  * a message.
  */
-import type {HookContext} from 'parako';
+import {type HookContext, maskUrl, outputTail, shellQuote} from 'parako';
+
+import type {PostgresSettings} from './settings.js';
 
 export const PLUGIN = '@parako/plugin-backup-postgres';
 /** The socket user when `backup.url` is not set (Debian's postgresql package creates it). */
 export const DEFAULT_RUN_AS = 'postgres';
-
-export type PostgresSettings = Extract<NonNullable<HookContext['config']['backup']>, {type: 'postgres'}>;
 
 /** How pg_dump and pg_restore reach the database. */
 export interface Connection {
@@ -77,16 +77,6 @@ export function splitPassword(url: string, database?: string): {url: string; pas
   return {url: `${scheme}${user === undefined || user === '' ? '' : `${user}@`}${rest}${search === '' ? '' : `?${search}`}`, password};
 }
 
-/** The URL as it may be shown: any password replaced by "***". */
-export function maskUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:@/?#]*:)[^@/?#]*@/i, '$1***@').replaceAll(/([?&]password=)[^&#]*/gi, '$1***');
-}
-
-/** `text` with the password blanked out, in case a program echoes its connection string. */
-export function redact(text: string, secret: string | undefined): string {
-  return secret === undefined || secret === '' ? text : text.replaceAll(secret, '***');
-}
-
 /**
  * `pg_dump --no-owner --format=custom` of the database into `file`. parako opens `file`
  * (stdoutTo), so pg_dump running as the postgres user writes into a folder only root may enter.
@@ -100,7 +90,7 @@ export async function dump(ctx: HookContext, connection: Connection, file: strin
     stdoutTo: file,
   });
   if (result.code !== 0) {
-    throw new Error(`pg_dump of ${connection.label} failed with exit code ${result.code}${result.signal ? ` (${result.signal})` : ''}${excerpt(result.stderr, connection.secret)}`);
+    throw new Error(`pg_dump of ${connection.label} failed with exit code ${result.code}${result.signal ? ` (${result.signal})` : ''}${outputTail(result.stderr, [connection.secret])}`);
   }
 }
 
@@ -110,7 +100,7 @@ export async function dump(ctx: HookContext, connection: Connection, file: strin
  */
 export async function checkArchive(ctx: HookContext, connection: Connection, file: string): Promise<number> {
   const result = await ctx.exec('pg_restore', ['--list', file], {cwd: '/'});
-  if (result.code !== 0) throw new Error(`pg_restore --list cannot read the dump of ${connection.label} (exit code ${result.code})${excerpt(result.stderr, connection.secret)}`);
+  if (result.code !== 0) throw new Error(`pg_restore --list cannot read the dump of ${connection.label} (exit code ${result.code})${outputTail(result.stderr, [connection.secret])}`);
   const lines = result.stdout.split('\n').filter((line) => line.trim() !== '');
   if (lines.length === 0) throw new Error(`pg_restore --list shows nothing in the dump of ${connection.label}`);
   return lines.filter((line) => !line.startsWith(';')).length;
@@ -125,27 +115,4 @@ export function restoreCommand(connection: Connection, file: string): string {
   const restore = `pg_restore --no-owner --clean --if-exists --single-transaction --dbname=${shellQuote(connection.dbnameArg)} < ${shellQuote(file)}`;
   // No password here: pg_restore asks for it on the terminal (or reads PGPASSWORD / ~/.pgpass).
   return connection.runAs === undefined ? restore : `runuser -u ${shellQuote(connection.runAs)} -- ${restore}`;
-}
-
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-/** "1.2 MiB (1234567 bytes)" */
-export function formatSize(bytes: number): string {
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 'bytes';
-  for (const next of units) {
-    if (value < 1024) break;
-    value /= 1024;
-    unit = next;
-  }
-  return unit === 'bytes' ? `${bytes} bytes` : `${value.toFixed(1)} ${unit} (${bytes} bytes)`;
-}
-
-/** The last lines a program printed, as the end of a message. */
-function excerpt(stderr: string, secret: string | undefined): string {
-  const tail = redact(stderr.trim(), secret).split('\n').slice(-10).join('\n  ');
-  return tail === '' ? '' : `:\n  ${tail}`;
 }

@@ -6,7 +6,7 @@
 import {stat} from 'node:fs/promises';
 import {isAbsolute, join, resolve} from 'node:path';
 
-import type {HookContext, HostConfig} from 'parako';
+import {type HookContext, type HostSettings, outputTail, shellQuote} from 'parako';
 
 export const PLUGIN = '@parako/plugin-backup-sqlite';
 
@@ -38,7 +38,7 @@ export async function requireDatabase(database: string, configured: string): Pro
  */
 export async function backupDatabase(ctx: HookContext, database: string, copy: string): Promise<void> {
   const result = await sqlite3(ctx, database, [`.timeout ${BUSY_TIMEOUT_MS}`, 'BEGIN', 'SELECT count(*) FROM sqlite_schema', `.backup ${dotCommandArgument(copy)}`, 'COMMIT']);
-  if (result.code !== 0) throw new Error(`sqlite3 .backup of ${database} failed (exit ${result.code}): ${lastWords(result)}`);
+  if (result.code !== 0) throw new Error(`sqlite3 .backup of ${database} failed (exit ${result.code})${outputTail(result.stderr, [], 5)}`);
 }
 
 /** The copy must answer `PRAGMA integrity_check` with exactly "ok". */
@@ -46,7 +46,8 @@ export async function checkIntegrity(ctx: HookContext, copy: string): Promise<vo
   const result = await sqlite3(ctx, copy, ['PRAGMA integrity_check']);
   const answer = result.stdout.trim();
   if (result.code !== 0 || answer !== 'ok') {
-    throw new Error(`the copy failed PRAGMA integrity_check (exit ${result.code}): ${answer === '' ? lastWords(result) : answer.split('\n').slice(0, 5).join('; ')}`);
+    const problems = answer === '' ? outputTail(result.stderr, [], 5) : `: ${answer.split('\n').slice(0, 5).join('; ')}`;
+    throw new Error(`the copy failed PRAGMA integrity_check (exit ${result.code})${problems}`);
   }
 }
 
@@ -55,15 +56,30 @@ export async function checkIntegrity(ctx: HookContext, copy: string): Promise<vo
  * database (cp onto the existing file keeps its owner and mode), remove the -wal/-shm/-journal
  * files (SQLite would otherwise replay them onto the restored file), start the app.
  */
-export function restoreCommand(config: HostConfig, dir: string, backup: string, database: string): string {
+export function restoreCommand(config: HostSettings, dir: string, backup: string, database: string): string {
   const copyBack = [`cp ${shellQuote(backup)} ${shellQuote(database)}`, `rm -f ${['-wal', '-shm', '-journal'].map((suffix) => shellQuote(`${database}${suffix}`)).join(' ')}`];
   const supervisor = supervisorCommands(config, dir);
   if (supervisor === undefined) return `${copyBack.join(' && ')}  # with ${config.app} stopped; start it again afterwards`;
   return [supervisor.stop, ...copyBack, supervisor.start].join(' && ');
 }
 
-function supervisorCommands(config: HostConfig, dir: string): {stop: string; start: string} | undefined {
-  const supervisor = config.supervisor;
+/**
+ * The fields of `supervisor` the restore command names. Read here only until supervisor
+ * plugins offer stopping and starting the app themselves.
+ */
+type Supervisor =
+  | {type: 'systemd'; units: string[]}
+  | {type: 'pm2'; apps: string[]; runAs?: string; home?: string}
+  | {type: 'compose'; file: string; services: string[]};
+
+function supervisorOf(config: HostSettings): Supervisor | undefined {
+  const type = config.supervisor?.type;
+  // parako validates the supervisor section's keys before any hook runs, so they are as typed here.
+  return type === 'systemd' || type === 'pm2' || type === 'compose' ? (config.supervisor as Supervisor) : undefined;
+}
+
+function supervisorCommands(config: HostSettings, dir: string): {stop: string; start: string} | undefined {
+  const supervisor = supervisorOf(config);
   const words = (list: string[]) => list.map(shellQuote).join(' ');
   switch (supervisor?.type) {
     case 'systemd':
@@ -75,6 +91,8 @@ function supervisorCommands(config: HostConfig, dir: string): {stop: string; sta
     }
     case 'compose': {
       const file = shellQuote(isAbsolute(supervisor.file) ? supervisor.file : join(dir, supervisor.file));
+      // Compose v2's spelling. The compose plugin falls back to v1's `docker-compose`, which a
+      // host with only v1 must type instead; only that plugin knows which one the host has.
       return {stop: `docker compose -f ${file} stop ${words(supervisor.services)}`, start: `docker compose -f ${file} start ${words(supervisor.services)}`};
     }
     default:
@@ -92,11 +110,6 @@ export function dotCommandArgument(path: string): string {
   return `"${path.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
-/** POSIX shell single quoting, for the restore command an operator pastes. */
-function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
 /** `sqlite3 -bail <db> <command>…`: each argument is one SQL statement or dot-command. */
 async function sqlite3(ctx: HookContext, database: string, commands: string[]) {
   try {
@@ -105,8 +118,4 @@ async function sqlite3(ctx: HookContext, database: string, commands: string[]) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('sqlite3 is not installed (on Debian: apt-get install sqlite3)');
     throw error;
   }
-}
-
-function lastWords(result: {stdout: string; stderr: string}): string {
-  return (result.stderr.trim() || result.stdout.trim() || 'no output').split('\n').slice(-5).join('; ');
 }

@@ -1,30 +1,40 @@
 /**
- * pre-swap (DESIGN §6 step 7) for MongoDB (`backup.type: "mongo"`): when the update wants a
- * backup (the release declares a migration, or --backup), dump the database into a 0600
- * archive under backups/, check that it is a whole gzip'd mongodump archive, and only then
- * let the swap go ahead. Any failure stops the update (code 6) with nothing swapped.
+ * pre-swap for MongoDB (`backup.type: "mongo"`): when the update wants a backup (the release
+ * declares a migration, or --backup), dump the database into a 0600 archive under backups/,
+ * check that it is a whole gzip'd mongodump archive, and only then let the swap go ahead. Any
+ * failure stops the update (code 6) with nothing swapped (docs/backups/mongo.md).
  */
-import {type HookContext, prepareBackupFile, refuseUnsafeBackupDir} from 'parako';
+import {defineHook, formatSize, type HookContext, maskUrl, PluginError, prepareBackupFile, refuseUnsafeBackupDir} from 'parako';
 
-import {checkArchive, dumpArchive, maskUri, PLUGIN, restoreCommand} from '../mongodump.js';
+import {checkArchive, dumpArchive, PLUGIN, restoreCommand} from '../mongodump.js';
+import {type MongoSettings, settingsOf} from '../settings.js';
 
-export default async function preSwap({ctx}: {ctx: HookContext}): Promise<void> {
-  const backup = ctx.config.backup;
-  if (backup?.type !== 'mongo') return; // another database's plugin, or no backup configured
+export default defineHook('pre-swap', async ({ctx}) => {
+  const settings = settingsOf(ctx);
+  if (settings === undefined) return; // another database's plugin, or no backup configured
   if (ctx.backup?.wanted !== true) return; // no migration and no --backup, or --no-backup
-  refuseUnsafeBackupDir(ctx, PLUGIN);
+  refuseUnsafeBackupDir(ctx, PLUGIN); // throws with its own advice about the folder
+  try {
+    await backUp(ctx, settings);
+  } catch (error) {
+    throw new PluginError((error as Error).message, {next: `fix what ${PLUGIN} reports above, or, knowing there is then nothing to restore, update with --no-backup`, cause: error});
+  }
+});
+
+/** Dumps into a 0600 archive, checks it, and records how to restore it. */
+async function backUp(ctx: HookContext, settings: MongoSettings): Promise<void> {
   const target = await prepareBackupFile({dir: ctx.dir, backupDir: ctx.config.backupDir, app: ctx.app, version: ctx.to.version, ext: 'archive'});
   let size: number;
   try {
-    await dumpArchive(ctx, backup.uri, target.tempPath);
+    await dumpArchive(ctx, settings.uri, target.tempPath);
     await checkArchive(target.tempPath);
     size = await target.commit();
   } catch (error) {
     await target.discard(); // a failed dump leaves no file that could be mistaken for a backup
     throw error;
   }
-  const restore = restoreCommand(backup.uri, target.path);
+  const restore = restoreCommand(settings.uri, target.path);
   ctx.record('backup', {plugin: PLUGIN, path: target.path, size, restore});
   ctx.log.info({path: target.path, size}, 'mongodump archive written and checked');
-  ctx.say(`backed up ${maskUri(backup.uri)} to ${target.path} (${size} bytes)\n  restore with: ${restore}`);
+  ctx.say(`backed up ${maskUrl(settings.uri)} to ${target.path} (${formatSize(size)})\n  restore with: ${restore}`);
 }

@@ -1,17 +1,27 @@
 /**
- * pre-swap (DESIGN §6 step 7) with `backup.type: "postgres"`: when this update wants a backup
- * (the release declares a migration, or --backup), dump the database before anything changes
- * it. Any failure throws: the update stops with code 6 and nothing is swapped.
+ * pre-swap with `backup.type: "postgres"`: when this update wants a backup (the release
+ * declares a migration, or --backup), dump the database before anything changes it. Any
+ * failure throws: the update stops with code 6 and nothing is swapped (docs/backups/postgres.md).
  */
-import {type HookContext, prepareBackupFile, refuseUnsafeBackupDir} from 'parako';
+import {defineHook, formatSize, type HookContext, PluginError, prepareBackupFile, refuseUnsafeBackupDir} from 'parako';
 
-import {checkArchive, connectionOf, dump, formatSize, PLUGIN, restoreCommand} from '../postgres.js';
+import {checkArchive, connectionOf, dump, PLUGIN, restoreCommand} from '../postgres.js';
+import {type PostgresSettings, settingsOf} from '../settings.js';
 
-export default async function preSwap({ctx}: {ctx: HookContext}): Promise<void> {
-  const settings = ctx.config.backup;
-  if (settings?.type !== 'postgres') return; // another backup plugin, or none configured
+export default defineHook('pre-swap', async ({ctx}) => {
+  const settings = settingsOf(ctx);
+  if (settings === undefined) return; // another backup plugin, or none configured
   if (ctx.backup?.wanted !== true) return; // no migration and no --backup; --no-backup: the core warns
-  refuseUnsafeBackupDir(ctx, PLUGIN);
+  refuseUnsafeBackupDir(ctx, PLUGIN); // throws with its own advice about the folder
+  try {
+    await backUp(ctx, settings);
+  } catch (error) {
+    throw new PluginError((error as Error).message, {next: `fix what ${PLUGIN} reports above, or, knowing there is then nothing to restore, update with --no-backup`, cause: error});
+  }
+});
+
+/** Dumps into a 0600 file, checks it with pg_restore --list, and records how to restore it. */
+async function backUp(ctx: HookContext, settings: PostgresSettings): Promise<void> {
   const connection = connectionOf(settings);
   const target = await prepareBackupFile({dir: ctx.dir, backupDir: ctx.config.backupDir, app: ctx.app, version: ctx.to.version, ext: 'dump'});
   let size: number;
