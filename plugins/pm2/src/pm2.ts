@@ -10,6 +10,8 @@ import {setTimeout as sleep} from 'node:timers/promises';
 
 import type {HookContext} from 'parako';
 
+import type {Pm2Settings} from './settings.js';
+
 /** One process of an app, as `pm2 jlist` reports it. */
 export interface Pm2Instance {
   name: string;
@@ -22,8 +24,6 @@ export interface Pm2Instance {
   /** How many times pm2 restarted it since it was started (reloads count too). */
   restarts: number;
 }
-
-export type Pm2Settings = Extract<NonNullable<HookContext['config']['supervisor']>, {type: 'pm2'}>;
 
 export class Pm2 {
   private constructor(

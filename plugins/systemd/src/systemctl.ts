@@ -1,4 +1,4 @@
-import type {HookContext} from 'parako';
+import type {HookContext, Judgement} from 'parako';
 
 /** What `systemctl show` tells about one unit, the part the restart hook judges. */
 export interface UnitState {
@@ -78,6 +78,33 @@ export function describeState(state: UnitState): string {
   if (state.execMainCode === 2 || state.execMainCode === 3) parts.push(`last main process killed by signal ${state.execMainStatus}`);
   parts.push(`${state.nRestarts} automatic restart(s)`);
   return parts.join(', ');
+}
+
+/**
+ * How one unit is judged after parako's restart, look by look (for waitUntilSettled). It has
+ * failed when systemd restarted it, when it is failed or inactive, or when it waits to be
+ * restarted; it is up while active, and its main process (pid and start time) is what must not
+ * change. `systemctl restart` returns as soon as the start job is done (for Type=simple, right
+ * after the fork), so a release that crash-loops under `Restart=always` would otherwise look
+ * restarted and fine.
+ */
+export function unitJudge(restartsBefore: number): (state: UnitState) => Judgement {
+  let baseline: number | undefined;
+  return (state) => {
+    // A restart of a running unit resets NRestarts to 0; one of a unit waiting in auto-restart
+    // keeps the count. The smaller of "before" and "first seen" is the count parako started from.
+    baseline ??= Math.min(restartsBefore, state.nRestarts);
+    const crashes = state.nRestarts - baseline;
+    if (crashes > 0) return failed(`systemd restarted it ${crashes} time(s) after parako's restart: its main process keeps ending (crash loop)`);
+    if (state.activeState === 'failed' || state.activeState === 'inactive') return failed(`it is ${state.activeState} after parako's restart`);
+    if (state.subState === 'auto-restart') return failed("its main process ended after parako's restart and systemd is about to restart it");
+    if (state.activeState !== 'active') return {kind: 'waiting', what: `${state.id} ${state.activeState}/${state.subState}`};
+    return {kind: 'up', identity: `pid ${state.mainPid} started at ${state.mainStartedAt}`};
+  };
+}
+
+function failed(why: string): Judgement {
+  return {kind: 'failed', why};
 }
 
 export const JOURNAL_LINES = 20;

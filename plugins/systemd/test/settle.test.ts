@@ -3,10 +3,14 @@
  * systemd is driven in test/integration/supervisor-systemd.test.ts; these cover the cases a
  * real unit only hits by timing (a crash between two polls, a restart that keeps the counter).
  */
-import {describe, expect, it} from 'vitest';
+import type {ExecResult, HookContext} from 'parako';
+import {describe, expect, it, vi} from 'vitest';
 
-import {SettleWatch} from '../src/settle.js';
-import {describeState, parseShow, type UnitState} from '../src/systemctl.js';
+import restart from '../src/hooks/restart.js';
+import {describeState, parseShow, type UnitState, unitJudge} from '../src/systemctl.js';
+
+// The CLI hands a plugin its own SDK for 'parako' (bin/resolve-parako.js); here it is the checkout's.
+vi.mock('parako', () => import('../../../src/index.js'));
 
 function state(overrides: Partial<UnitState> = {}): UnitState {
   return {
@@ -36,41 +40,77 @@ describe('systemctl show parsing', () => {
   });
 });
 
-describe('settle window', () => {
-  it('settles once the unit stayed active with the same main process for the window', () => {
-    const watch = new SettleWatch('app', 0, 3000);
-    expect(watch.observe(state({activeState: 'activating', subState: 'start'}), 0)).toEqual({kind: 'waiting'});
-    expect(watch.observe(state(), 100)).toEqual({kind: 'waiting'});
-    expect(watch.observe(state(), 2000)).toEqual({kind: 'waiting'});
-    expect(watch.observe(state(), 3100)).toEqual({kind: 'settled'});
-  });
-
-  it('fails a unit whose main process changes within the window, even if it is active again', () => {
-    const watch = new SettleWatch('app', 0, 3000);
-    watch.observe(state(), 0);
-    expect(watch.observe(state({mainPid: 101, mainStartedAt: '6000'}), 1200)).toMatchObject({kind: 'failed', why: expect.stringMatching(/pid 100 -> 101/)});
+describe('judging a unit after the restart', () => {
+  it('waits while it starts, then is up with its main process as what must not change', () => {
+    const judge = unitJudge(0);
+    expect(judge(state({activeState: 'activating', subState: 'start'}))).toEqual({kind: 'waiting', what: 'app.service activating/start'});
+    expect(judge(state())).toEqual({kind: 'up', identity: 'pid 100 started at 5000'});
+    expect(judge(state({mainPid: 101, mainStartedAt: '6000'}))).toEqual({kind: 'up', identity: 'pid 101 started at 6000'});
   });
 
   it('counts automatic restarts from the restart parako made, whether or not systemd reset the counter', () => {
     // A running unit: the restart resets NRestarts (7 -> 0); a crash between polls shows as 1.
-    const reset = new SettleWatch('app', 7, 3000);
-    expect(reset.observe(state({nRestarts: 0}), 0)).toEqual({kind: 'waiting'});
-    expect(reset.observe(state({nRestarts: 1, mainPid: 102}), 300)).toMatchObject({kind: 'failed', why: expect.stringMatching(/restarted it 1 time/)});
+    const reset = unitJudge(7);
+    expect(reset(state({nRestarts: 0}))).toMatchObject({kind: 'up'});
+    expect(reset(state({nRestarts: 1, mainPid: 102}))).toMatchObject({kind: 'failed', why: expect.stringMatching(/restarted it 1 time/)});
     // A unit waiting in auto-restart keeps its count (2) across the restart.
-    const kept = new SettleWatch('app', 2, 3000);
-    expect(kept.observe(state({nRestarts: 2}), 0)).toEqual({kind: 'waiting'});
-    expect(kept.observe(state({nRestarts: 3}), 300)).toMatchObject({kind: 'failed'});
+    const kept = unitJudge(2);
+    expect(kept(state({nRestarts: 2}))).toMatchObject({kind: 'up'});
+    expect(kept(state({nRestarts: 3}))).toMatchObject({kind: 'failed'});
   });
 
   it('fails a unit that is failed, inactive or waiting to be restarted', () => {
-    expect(new SettleWatch('app', 0, 3000).observe(state({activeState: 'failed', subState: 'failed'}), 0)).toMatchObject({kind: 'failed'});
-    expect(new SettleWatch('app', 0, 3000).observe(state({activeState: 'inactive', subState: 'dead'}), 0)).toMatchObject({kind: 'failed'});
-    expect(new SettleWatch('app', 0, 3000).observe(state({activeState: 'activating', subState: 'auto-restart'}), 0)).toMatchObject({kind: 'failed'});
+    expect(unitJudge(0)(state({activeState: 'failed', subState: 'failed'}))).toMatchObject({kind: 'failed'});
+    expect(unitJudge(0)(state({activeState: 'inactive', subState: 'dead'}))).toMatchObject({kind: 'failed'});
+    expect(unitJudge(0)(state({activeState: 'activating', subState: 'auto-restart'}))).toMatchObject({kind: 'failed'});
   });
 
   it('accepts a oneshot unit that remains active without a main process', () => {
-    const watch = new SettleWatch('app', 0, 1000);
-    watch.observe(state({subState: 'exited', mainPid: 0, mainStartedAt: '0'}), 0);
-    expect(watch.observe(state({subState: 'exited', mainPid: 0, mainStartedAt: '0'}), 1000)).toEqual({kind: 'settled'});
+    const judge = unitJudge(0);
+    const exited = state({subState: 'exited', mainPid: 0, mainStartedAt: '0'});
+    expect(judge(exited)).toEqual(judge(exited));
+    expect(judge(exited)).toMatchObject({kind: 'up'});
+  });
+});
+
+describe('restart hook', () => {
+  /** `systemctl show` output for app and worker, their main pids given. */
+  function show(appPid: number, workerPid: number): string {
+    const block = (id: string, pid: number): string =>
+      [`Id=${id}`, 'LoadState=loaded', 'ActiveState=active', 'SubState=running', 'NRestarts=0', `MainPID=${pid}`, `ExecMainStartTimestampMonotonic=${pid}000`].join('\n');
+    return `${block('app.service', appPid)}\n\n${block('worker.service', workerPid)}\n`;
+  }
+
+  /** A context whose systemctl answers `show` from `looks` in turn (the last one repeats). */
+  function contextWith(looks: string[]): {ctx: HookContext; said: string[]} {
+    const said: string[] = [];
+    let next = 0;
+    const exec = async (command: string, args: string[]): Promise<ExecResult> => {
+      if (command === 'systemctl' && args[0] === 'show') return {code: 0, stdout: looks[Math.min(next++, looks.length - 1)]!, stderr: ''};
+      if (command === 'journalctl') return {code: 0, stdout: `${args[1]}: a journal line\n`, stderr: ''};
+      return {code: 0, stdout: '', stderr: ''};
+    };
+    const ctx = {
+      point: 'restart',
+      config: {app: 'app', keepReleases: 3, supervisor: {type: 'systemd', units: ['app', 'worker'], settleSeconds: 0.5}},
+      log: {info: () => {}, warn: () => {}, error: () => {}, debug: () => {}},
+      signal: new AbortController().signal,
+      exec,
+      say: (message: string) => said.push(message),
+    } as unknown as HookContext;
+    return {ctx, said};
+  }
+
+  it('says each unit stayed up once all kept their main process for the window', async () => {
+    const {ctx, said} = contextWith([show(100, 200), show(101, 201)]);
+    await restart({ctx});
+    expect(said).toEqual(['systemctl restart app worker', 'app.service is active (main pid 101) and stayed up for 0.5 s', 'worker.service is active (main pid 201) and stayed up for 0.5 s']);
+  });
+
+  it('names the unit whose main process changed within the window, with its state and journal', async () => {
+    const {ctx} = contextWith([show(100, 200), show(101, 201), show(101, 202)]);
+    const failure = restart({ctx});
+    await expect(failure).rejects.toThrow(/^worker\.service did not stay up: it restarted within 0\.5 s of coming up \(crash loop\?\)\nstate: active \(running\), main pid 202, [^\n]*\njournalctl -u worker\.service --no-pager -n 20:\n {2}worker\.service: a journal line$/);
+    await expect(failure).rejects.not.toThrow(/app\.service did not/);
   });
 });

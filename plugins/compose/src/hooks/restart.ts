@@ -1,20 +1,18 @@
 /**
- * restart: when `supervisor.type` is "compose", restart the services so their containers run
- * the release `current` now points to, and wait until each is up — running, started by this
- * restart, `healthy` where it has a healthcheck — and stays up for a settle window. A
- * failure names the service and its state and shows its last log lines; parako then rolls
- * back (DESIGN §6 step 10).
+ * restart when compose runs the app (docs/supervisors/compose.md): restart the services so their
+ * containers run the release `current` now points to, and wait until each is up — running,
+ * started by this restart, `healthy` where it has a healthcheck — and stays up for a settle
+ * window. A failure names the service and its state and shows its last log lines; parako then
+ * rolls back.
  *
  *   "supervisor": {"type": "compose", "file": "runtime/compose.yaml", "services": ["app"], "mode": "restart"}
  */
-import {setTimeout as sleep} from 'node:timers/promises';
-
-import type {HookContext} from 'parako';
+import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilSettled} from 'parako';
 
 import {ComposeProject} from '../compose.js';
 import {type ContainerState, describe, inspectContainers, judge} from '../containers.js';
+import {settingsOf} from '../settings.js';
 
-/** A container that dies within this long of coming up is a failed restart, not a running service. */
 /** How long every container must stay up after the restart, unless supervisor.settleSeconds says otherwise. */
 const DEFAULT_SETTLE_SECONDS = 3;
 const POLL_MS = 500;
@@ -22,21 +20,20 @@ const LOG_LINES = 20;
 
 type Services = Map<string, string[]>; // service -> container ids
 
-export default async function restart({ctx}: {ctx: HookContext}): Promise<void> {
-  const supervisor = ctx.config.supervisor;
-  if (supervisor?.type !== 'compose') return;
+export default defineHook('restart', async ({ctx}) => {
+  const settings = settingsOf(ctx);
+  if (settings === undefined) return; // another supervisor's plugin restarts the service
   const started = Date.now();
-  const settleSeconds = supervisor.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
-  const compose = await ComposeProject.open(ctx, supervisor.file);
-  const action = supervisor.mode === 'up' ? upArgs(supervisor.services) : ['restart', ...supervisor.services];
+  const settleSeconds = settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
+  const compose = await ComposeProject.open(ctx, settings.file);
+  const action = settings.mode === 'up' ? upArgs(settings.services) : ['restart', ...settings.services];
 
   // restart leaves a service without containers alone; up creates them.
-  const startedBefore = startTimes(await containersOf(ctx, compose, supervisor.services, supervisor.mode !== 'up'));
+  const startedBefore = startTimes(await containersOf(ctx, compose, settings.services, settings.mode !== 'up'));
   await compose.run(action);
-  const services = idsOf(await containersOf(ctx, compose, supervisor.services, true));
+  const services = idsOf(await containersOf(ctx, compose, settings.services, true));
   try {
-    const upAt = await waitUntilUp(ctx, services, startedBefore);
-    await settle(ctx, services, upAt, settleSeconds * 1000);
+    await settle(ctx, services, startedBefore, settleSeconds * 1000);
   } catch (error) {
     if (!(error instanceof ServiceDown)) throw error;
     const logs = await compose.logs(error.service, LOG_LINES);
@@ -50,7 +47,7 @@ export default async function restart({ctx}: {ctx: HookContext}): Promise<void> 
     `${compose.cli.name} ${action.join(' ')}: ${count} container${count === 1 ? '' : 's'} up and stable for ${settleSeconds} s ` +
       `(${((Date.now() - started) / 1000).toFixed(1)} s, ${compose.cli.name} ${compose.cli.version})`,
   );
-}
+});
 
 /**
  * `up` applies a compose file that changed with the release. `--force-recreate` because an
@@ -97,46 +94,58 @@ function idsOf(containers: Map<string, ContainerState[]>): Services {
   return new Map([...containers].map(([service, states]) => [service, states.map((container) => container.id)]));
 }
 
-/** Polls until every container is up; fails at the first one that died. Bounded by ctx.signal (the hook's timeout). */
-async function waitUntilUp(ctx: HookContext, services: Services, startedBefore: Map<string, number>): Promise<Map<string, ContainerState>> {
-  let logged: string | undefined;
-  for (;;) {
-    const states = await inspectContainers(ctx, [...services.values()].flat());
-    let waitingFor: string | undefined;
-    for (const [service, ids] of services) {
-      for (const id of ids) {
+/**
+ * Polls `docker inspect` until every container is up, then for the settle window: a container
+ * that dies, or starts again, throws ServiceDown. Bounded by ctx.signal (the hook's timeout).
+ */
+async function settle(ctx: HookContext, services: Services, startedBefore: Map<string, number>, settleMs: number): Promise<void> {
+  const judgeEach = (states: Map<string, ContainerState>): Array<{service: string; container: ContainerState; judgement: Judgement}> =>
+    [...services].flatMap(([service, ids]) =>
+      ids.map((id) => {
         const container = states.get(id)!;
-        const verdict = judge(container, startedBefore.get(container.id));
-        if (verdict.up) continue;
-        if (verdict.failed) throw new ServiceDown(service, `container ${container.name} is ${verdict.state}`);
-        waitingFor ??= `${service}: ${verdict.state}`;
-      }
-    }
-    if (waitingFor === undefined) return states;
-    // Into parako.log each time it changes: if the hook times out, this says what it waited for.
-    if (waitingFor !== logged) ctx.log.info({waitingFor}, 'waiting for the services to come up');
-    logged = waitingFor;
-    await sleep(POLL_MS, undefined, {signal: ctx.signal});
+        return {service, container, judgement: judgeContainer(service, container, startedBefore.get(id))};
+      }),
+    );
+  // Each container's start time when all were first up: one that started again since restarted.
+  let cameUp: Map<string, Judgement> | undefined;
+  try {
+    await waitUntilSettled({
+      observe: () => inspectContainers(ctx, [...services.values()].flat()),
+      judge(states) {
+        const judged = judgeEach(states);
+        const judgements = judged.map(({judgement}) => judgement);
+        const notUp = judgements.find((judgement) => judgement.kind === 'failed') ?? judgements.find((judgement) => judgement.kind === 'waiting');
+        if (notUp !== undefined) return notUp;
+        cameUp ??= new Map(judged.map(({container, judgement}) => [container.id, judgement]));
+        return {kind: 'up', identity: judgements.map(identityOf).join(' ')};
+      },
+      settleMs,
+      pollMs: POLL_MS,
+      signal: ctx.signal,
+      log: ctx.log,
+    });
+  } catch (error) {
+    if (!(error instanceof NotSettled)) throw error;
+    // The container judged failed in the last look (its reason names it); else, when the settle
+    // window caught a restart, the one no longer up since the start it came up with.
+    const judged = judgeEach(error.state as Map<string, ContainerState>);
+    const failed = judged.find(({judgement}) => judgement.kind === 'failed');
+    if (failed !== undefined) throw new ServiceDown(failed.service, error.why);
+    const {service, container} = judged.find(({container, judgement}) => identityOf(judgement) !== identityOf(cameUp?.get(container.id))) ?? judged[0]!;
+    throw new ServiceDown(service, `${error.why}: container ${container.name} is ${describe(container)}`);
   }
 }
 
-/** Up is not enough: a process that crashes a second after starting must not pass as running. */
-async function settle(ctx: HookContext, services: Services, upAt: Map<string, ContainerState>, settleMs: number): Promise<void> {
-  const until = Date.now() + settleMs;
-  while (Date.now() < until) {
-    await sleep(Math.min(POLL_MS, Math.max(0, until - Date.now())), undefined, {signal: ctx.signal});
-    const states = await inspectContainers(ctx, [...services.values()].flat());
-    for (const [service, ids] of services) {
-      for (const id of ids) {
-        const before = upAt.get(id)!;
-        const now = states.get(id)!;
-        const verdict = judge(now);
-        if (!verdict.up || now.startedAt !== before.startedAt) {
-          throw new ServiceDown(service, `container ${now.name} came up, then within ${settleMs / 1000} s was ${describe(now)}`);
-        }
-      }
-    }
-  }
+/** One container in one look, by containers.ts's judge; its identity is when it started. */
+function judgeContainer(service: string, container: ContainerState, startedBefore: number | undefined): Judgement {
+  const verdict = judge(container, startedBefore);
+  if (verdict.up) return {kind: 'up', identity: `${container.id}@${container.startedAt}`};
+  if (verdict.failed) return {kind: 'failed', why: `container ${container.name} is ${verdict.state}`};
+  return {kind: 'waiting', what: `${service}: ${verdict.state}`};
+}
+
+function identityOf(judgement: Judgement | undefined): string | undefined {
+  return judgement?.kind === 'up' ? judgement.identity : undefined;
 }
 
 function indent(text: string): string {

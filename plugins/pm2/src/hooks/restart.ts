@@ -1,14 +1,13 @@
 /**
- * restart (DESIGN §6 step 10) for apps run by pm2 (`supervisor.type: "pm2"`). pm2 reload
- * returns 0 even when the new code crashes at start, so success is what `pm2 jlist` shows
- * afterwards: every instance online with a new pid, and still the same process after a
- * settle window (a crash loop is a failure).
+ * restart for apps run by pm2 (docs/supervisors/pm2.md). pm2 reload returns 0 even when the
+ * new code crashes at start, so success is what `pm2 jlist` shows afterwards: every instance
+ * online with a new pid, and still the same process after a settle window (a crash loop is a
+ * failure).
  */
-import {setTimeout as sleep} from 'node:timers/promises';
+import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilSettled} from 'parako';
 
-import type {HookContext} from 'parako';
-
-import {count, Pm2, type Pm2Instance, type Pm2Settings} from '../pm2.js';
+import {count, Pm2, type Pm2Instance} from '../pm2.js';
+import {type Pm2Settings, settingsOf} from '../settings.js';
 
 export interface Timing {
   /** How long every instance must stay the same online process. */
@@ -21,11 +20,14 @@ export interface Timing {
 /** `supervisor.settleSeconds`, when not set. */
 const DEFAULT_SETTLE_SECONDS = 3;
 
-export default async function restart({ctx}: {ctx: HookContext}): Promise<void> {
-  const supervisor = ctx.config.supervisor;
-  if (supervisor?.type !== 'pm2') return; // another supervisor's plugin restarts the service
-  await restartApps(ctx, supervisor, {settleMs: (supervisor.settleSeconds ?? DEFAULT_SETTLE_SECONDS) * 1000, pollMs: 500, retryMs: 1000});
-}
+/** Each app's instances, from one `pm2 jlist`. */
+type Apps = Map<string, Pm2Instance[]>;
+
+export default defineHook('restart', async ({ctx}) => {
+  const settings = settingsOf(ctx);
+  if (settings === undefined) return; // another supervisor's plugin restarts the service
+  await restartApps(ctx, settings, {settleMs: (settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS) * 1000, pollMs: 500, retryMs: 1000});
+});
 
 export async function restartApps(ctx: HookContext, settings: Pm2Settings, timing: Timing): Promise<void> {
   const action = settings.mode ?? 'reload';
@@ -38,7 +40,7 @@ export async function restartApps(ctx: HookContext, settings: Pm2Settings, timin
       throw await failure(pm2, app, `could not be ${action}ed: ${(error as Error).message}`);
     }
   }
-  const running = await waitUntilSettled(ctx, pm2, before, timing);
+  const running = await settle(ctx, pm2, before, timing);
   for (const [app, instances] of running) {
     const pids = instances.map((instance) => instance.pid);
     ctx.log.info({app, action, pids}, 'online with new pids');
@@ -66,39 +68,59 @@ async function runningPids(pm2: Pm2, apps: string[]): Promise<Map<string, Set<nu
 
 /**
  * Polls `pm2 jlist` until every instance of every app is online with a pid it did not have
- * before, then for the settle window: any restart in that window fails. Bounded by ctx.signal
- * (the hook's timeout).
+ * before, and stays the same process for the settle window. Bounded by ctx.signal (the hook's timeout).
  */
-async function waitUntilSettled(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number>>, timing: Timing): Promise<Map<string, Pm2Instance[]>> {
-  let steady: {since: number; fingerprints: Map<string, string>} | undefined;
-  for (let poll = 1; ; poll++) {
-    const listed = await pm2.list();
-    const now = new Map([...before.keys()].map((app) => [app, instancesOf(listed, app)]));
-    for (const [app, instances] of now) {
-      if (instances.length === 0) throw await failure(pm2, app, 'is no longer listed by pm2 (deleted during the restart?)');
-      const gaveUp = instances.find((instance) => instance.status === 'errored' || instance.status === 'stopped');
-      if (gaveUp !== undefined) throw await failure(pm2, app, `did not come back: pm2 shows it ${gaveUp.status}`, instances);
-    }
-    const waiting = [...now].find(([app, instances]) => !instances.every((instance) => isNewAndOnline(instance, before.get(app)!)));
-    if (waiting === undefined) {
-      const fingerprints = new Map([...now].map(([app, instances]) => [app, fingerprint(instances)]));
-      steady ??= {since: Date.now(), fingerprints};
-      const restarted = [...fingerprints].find(([app, print]) => steady!.fingerprints.get(app) !== print);
-      if (restarted !== undefined) {
-        throw await failure(pm2, restarted[0], `restarted within ${timing.settleMs / 1000} s of coming up (crash loop?)`, now.get(restarted[0]));
-      }
-      if (Date.now() - steady.since >= timing.settleMs) return now;
-    } else if (steady !== undefined) {
-      throw await failure(pm2, waiting[0], `left "online" within ${timing.settleMs / 1000} s of coming up (crash loop?)`, waiting[1]);
-    } else if (poll % 20 === 0) {
-      ctx.log.info({app: waiting[0], instances: waiting[1]}, 'waiting for new processes to be online');
-    }
-    await sleep(timing.pollMs, undefined, {signal: ctx.signal}).catch((error: unknown) => {
-      // The hook's timeout: parako reports it; the log keeps what pm2 showed last.
-      ctx.log.error({apps: Object.fromEntries(now)}, 'stopped while waiting for new pm2 processes to be online');
-      throw error;
+async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number>>, timing: Timing): Promise<Apps> {
+  const judgeEach = (apps: Apps): Array<[string, Judgement]> => [...apps].map(([app, instances]) => [app, judgeApp(app, instances, before.get(app)!)]);
+  // Each app's processes when all were first up: an app whose processes changed since restarted.
+  let cameUp: Map<string, Judgement> | undefined;
+  try {
+    return await waitUntilSettled({
+      observe: async () => {
+        const listed = await pm2.list();
+        return new Map([...before.keys()].map((app) => [app, instancesOf(listed, app)]));
+      },
+      judge(apps) {
+        const judged = judgeEach(apps);
+        const judgements = judged.map(([, judgement]) => judgement);
+        const notUp = judgements.find((judgement) => judgement.kind === 'failed') ?? judgements.find((judgement) => judgement.kind === 'waiting');
+        if (notUp !== undefined) return notUp;
+        cameUp ??= new Map(judged);
+        return {kind: 'up', identity: judgements.map(identityOf).join(' ')};
+      },
+      settleMs: timing.settleMs,
+      pollMs: timing.pollMs,
+      signal: ctx.signal,
+      log: ctx.log,
     });
+  } catch (error) {
+    if (!(error instanceof NotSettled)) throw error;
+    const apps = error.state as Apps;
+    // The app judged failed in the last look; else, when the settle window caught a restart,
+    // the one no longer up with the processes it came up with.
+    const judged = judgeEach(apps);
+    const failed = judged.find(([, judgement]) => judgement.kind === 'failed');
+    const [app] = failed ?? judged.find(([app, judgement]) => identityOf(judgement) !== identityOf(cameUp?.get(app))) ?? judged[0]!;
+    throw await failure(pm2, app, `did not stay up: ${error.why}`, apps.get(app));
   }
+}
+
+/**
+ * One app in one look: up once every instance is online with a new pid, its identity the
+ * instances' pids and restart counts; failed when pm2 gave up on it or no longer lists it.
+ */
+function judgeApp(app: string, instances: Pm2Instance[], oldPids: Set<number>): Judgement {
+  if (instances.length === 0) return {kind: 'failed', why: 'pm2 no longer lists it (deleted during the restart?)'};
+  const gaveUp = instances.find((instance) => instance.status === 'errored' || instance.status === 'stopped');
+  if (gaveUp !== undefined) return {kind: 'failed', why: `pm2 shows it ${gaveUp.status}`};
+  const old = instances.find((instance) => !isNewAndOnline(instance, oldPids));
+  if (old !== undefined) return {kind: 'waiting', what: `${app} instance ${old.id} ${old.status === 'online' ? 'still on its old pid' : old.status}`};
+  // Same processes, same restart counts: nothing crashed in between.
+  return {kind: 'up', identity: instances.map((instance) => `${instance.id}:${instance.pid}:${instance.restarts}`).join(',')};
+}
+
+function identityOf(judgement: Judgement | undefined): string | undefined {
+  return judgement?.kind === 'up' ? judgement.identity : undefined;
 }
 
 /** The instances of one app; "_old_<id>" entries are processes a reload is still stopping. */
@@ -108,11 +130,6 @@ function instancesOf(listed: Pm2Instance[], app: string): Pm2Instance[] {
 
 function isNewAndOnline(instance: Pm2Instance, oldPids: Set<number>): boolean {
   return instance.status === 'online' && instance.pid > 0 && !oldPids.has(instance.pid);
-}
-
-/** Same processes, same restart counts: nothing crashed in between. */
-function fingerprint(instances: Pm2Instance[]): string {
-  return instances.map((instance) => `${instance.id}:${instance.pid}:${instance.restarts}`).join(',');
 }
 
 /** What failed, each instance's state, and the end of the app's logs. */

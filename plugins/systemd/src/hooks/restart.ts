@@ -1,27 +1,25 @@
 /**
- * The systemd supervisor (supervisor: {"type": "systemd", "units": [...], "settleSeconds"?}):
- * restart the units, then wait until each is active and stays so for the settle window.
+ * The systemd supervisor (docs/supervisors/systemd.md): restart the units, then wait until each
+ * is active and stays so for the settle window.
  */
-import {setTimeout as sleep} from 'node:timers/promises';
+import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilSettled} from 'parako';
 
-import {defineHook, type HookContext} from 'parako';
-
-import {SettleWatch} from '../settle.js';
-import {describeState, journalExcerpt, showUnits, type UnitState} from '../systemctl.js';
+import {settingsOf} from '../settings.js';
+import {describeState, journalExcerpt, showUnits, type UnitState, unitJudge} from '../systemctl.js';
 
 export const DEFAULT_SETTLE_SECONDS = 5;
 const POLL_MS = 250;
 
 export default defineHook('restart', async ({ctx}) => {
-  const supervisor = ctx.config.supervisor;
-  if (supervisor?.type !== 'systemd') return;
-  const {units} = supervisor;
-  const settleSeconds = supervisor.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
+  const settings = settingsOf(ctx);
+  if (settings === undefined) return; // another supervisor's plugin restarts the service
+  const {units} = settings;
+  const settleSeconds = settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
 
   const before = await checkInstalled(ctx, units);
   await clearStartLimit(ctx, units);
   await restart(ctx, units);
-  const settled = await waitUntilSettled(ctx, units, before, settleSeconds * 1000);
+  const settled = await settle(ctx, before, settleSeconds * 1000);
   for (const state of settled) ctx.say(`${state.id} is active (main pid ${state.mainPid}) and stayed up for ${settleSeconds} s`);
 });
 
@@ -68,22 +66,53 @@ async function restart(ctx: HookContext, units: string[]): Promise<void> {
  * Polls `systemctl show` until every unit has been active, with the same main process and no
  * automatic restart, for `settleMs`. Bounded by the hook's timeout through ctx.signal.
  */
-async function waitUntilSettled(ctx: HookContext, units: string[], before: UnitState[], settleMs: number): Promise<UnitState[]> {
-  const watches = units.map((unit, i) => new SettleWatch(unit, before[i]!.nRestarts, settleMs));
-  for (;;) {
-    const states = await showUnits(ctx, units);
-    const now = Date.now();
-    const verdicts = states.map((state, i) => ({state, verdict: watches[i]!.observe(state, now)}));
-    const failures = verdicts.flatMap(({state, verdict}) => (verdict.kind === 'failed' ? [{state, why: verdict.why}] : []));
-    if (failures.length > 0) {
-      const reports = await Promise.all(
-        failures.map(({state, why}) => unitReport(ctx, state, `${state.id} did not stay up: ${why}`)),
-      );
-      throw new Error(reports.join('\n'));
-    }
-    if (verdicts.every(({verdict}) => verdict.kind === 'settled')) return states;
-    await sleep(POLL_MS, undefined, {signal: ctx.signal});
+async function settle(ctx: HookContext, before: UnitState[], settleMs: number): Promise<UnitState[]> {
+  const units = before.map((state) => state.unit);
+  const judges = before.map((state) => unitJudge(state.nRestarts));
+  const judgeEach = (states: UnitState[]): Judgement[] => states.map((state, i) => judges[i]!(state));
+  // Each unit's main process when all were first up: a unit whose process changed since restarted.
+  let cameUp: Judgement[] | undefined;
+  try {
+    return await waitUntilSettled({
+      observe: () => showUnits(ctx, units),
+      judge(states) {
+        const judgements = judgeEach(states);
+        const notUp = judgements.find((judgement) => judgement.kind === 'failed') ?? judgements.find((judgement) => judgement.kind === 'waiting');
+        if (notUp !== undefined) return notUp;
+        cameUp ??= judgements;
+        return {kind: 'up', identity: judgements.map(identityOf).join(', ')};
+      },
+      settleMs,
+      pollMs: POLL_MS,
+      signal: ctx.signal,
+      log: ctx.log,
+    });
+  } catch (error) {
+    if (!(error instanceof NotSettled)) throw error;
+    const states = error.state as UnitState[];
+    const reports = await Promise.all(
+      culprits(states, judgeEach(states), cameUp, error.why).map(({state, why}) => unitReport(ctx, state, `${state.id} did not stay up: ${why}`)),
+    );
+    throw new Error(reports.join('\n'));
   }
+}
+
+/**
+ * The units a failure is about, each with its reason: those judged failed in the last look;
+ * else, when the settle window caught a restart, those no longer up with the process they came up with.
+ */
+function culprits(states: UnitState[], judgements: Judgement[], cameUp: Judgement[] | undefined, why: string): Array<{state: UnitState; why: string}> {
+  const failed = states.flatMap((state, i) => {
+    const judgement = judgements[i]!;
+    return judgement.kind === 'failed' ? [{state, why: judgement.why}] : [];
+  });
+  if (failed.length > 0) return failed;
+  const changed = states.filter((state, i) => identityOf(judgements[i]) !== identityOf(cameUp?.[i]));
+  return (changed.length > 0 ? changed : states).map((state) => ({state, why}));
+}
+
+function identityOf(judgement: Judgement | undefined): string | undefined {
+  return judgement?.kind === 'up' ? judgement.identity : undefined;
 }
 
 /** What went wrong with the unit, its state, and its last journal lines. */
