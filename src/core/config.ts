@@ -4,9 +4,9 @@ import {z} from 'zod';
 
 import {ConfigError} from './errors.js';
 
-/** Hook points of DESIGN §6, in pipeline order. */
-export const HOOK_POINTS = ['pre-download', 'post-verify', 'pre-swap', 'post-swap', 'restart', 'health', 'notify'] as const;
-export type HookPoint = (typeof HOOK_POINTS)[number];
+import {HOOK_POINTS} from '../sdk/contract.js';
+
+export {HOOK_POINTS, type HookPoint} from '../sdk/contract.js';
 
 const httpUrl = z.url({protocol: /^https?$/, error: 'must be an http:// or https:// URL'});
 const userName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*\$?$/, 'must be a system user name');

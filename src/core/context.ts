@@ -5,7 +5,7 @@ import type {BackupRecord} from './history.js';
 import type {OperationEnv, OperationState} from './operation.js';
 import {type ReleaseManifest, readManifestFromDir} from './release-manifest.js';
 
-/** Builds the context every hook of this operation receives (DESIGN §7). */
+/** Builds the context every hook of this operation receives (architecture.md §5). */
 export function hookContext(
   env: OperationEnv,
   state: OperationState,

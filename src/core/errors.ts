@@ -1,6 +1,6 @@
 /**
  * The one error hierarchy of parako. Every failure an operator can meet is one of these, and
- * each carries the exit code of DESIGN §5; `exitCodeOf` is the only place that maps an error to
+ * each carries the exit code of architecture.md §8; `exitCodeOf` is the only place that maps an error to
  * the process exit.
  */
 

@@ -2,33 +2,10 @@ import {execFileSync, spawn} from 'node:child_process';
 import {closeSync, existsSync, openSync, readdirSync, readFileSync} from 'node:fs';
 import {open} from 'node:fs/promises';
 
+import type {ExecOptions, ExecResult} from '../sdk/contract.js';
 import type {Logger} from './logger.js';
 
-export interface ExecOptions {
-  /**
-   * A system user name: the command runs with that user's uid, gid and supplementary groups,
-   * in a session of its own (no controlling terminal) and with a reset environment (see
-   * runAsEnvironment); `env` is the only way to hand it more.
-   */
-  runAs?: string;
-  cwd?: string;
-  /** Added to the environment: parako's own, or with `runAs` the reset one. */
-  env?: Record<string, string>;
-  /** Lines of output are streamed here as they come (the migration's output, for instance). */
-  onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
-  /**
-   * Send stdout into this file instead of capturing it (a dump of any size). parako opens it,
-   * so a program running as another user can write a file in a folder only root may enter.
-   */
-  stdoutTo?: string;
-}
-
-export interface ExecResult {
-  code: number;
-  signal?: NodeJS.Signals;
-  stdout: string;
-  stderr: string;
-}
+export type {ExecOptions, ExecResult} from '../sdk/contract.js';
 
 interface UserIds {
   uid: number;

@@ -1,6 +1,7 @@
 import {constants} from 'node:fs';
 import {open, readFile} from 'node:fs/promises';
 
+import type {BackupRecord} from '../sdk/contract.js';
 import type {Layout} from './layout.js';
 import {ensurePrivateDir} from './safe-dir.js';
 
@@ -14,14 +15,9 @@ export type Outcome =
   | 'unhealthy'
   | 'interrupted';
 
-export interface BackupRecord {
-  plugin: string;
-  path: string;
-  restore: string;
-  size?: number;
-}
+export type {BackupRecord} from '../sdk/contract.js';
 
-/** One line of history.jsonl (DESIGN §6). */
+/** One line of history.jsonl (architecture.md §3 step 12). */
 export interface HistoryEntry {
   at: string;
   operation: 'update' | 'rollback';

@@ -5,7 +5,7 @@ import type {Layout} from './layout.js';
 import type {Logger} from './logger.js';
 import {pauseForTests} from './test-pause.js';
 
-/** Phases of DESIGN §6 as the journal records them, in order. */
+/** Phases of architecture.md §3.2 as the journal records them, in order. */
 export const PHASES = [
   'resolve',
   'pre-download',

@@ -6,7 +6,7 @@ import {RefusedError} from './errors.js';
 
 export const DEFAULT_DIR = '/opt/parako-id';
 
-/** Every path of the install layout (DESIGN §2), derived from the install dir. */
+/** Every path of the install layout (architecture.md §2), derived from the install dir. */
 export class Layout {
   readonly dir: string;
   readonly releasesDir: string;
@@ -110,7 +110,7 @@ export async function isRetained(layout: Layout, version: string): Promise<boole
   }
 }
 
-/** A source checkout upgrades with git, not with parako (DESIGN §2). */
+/** A source checkout upgrades with git, not with parako (architecture.md §2). */
 export async function refuseSourceInstall(layout: Layout): Promise<void> {
   const git = join(layout.dir, '.git');
   try {

@@ -12,7 +12,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * JSON lines on stderr at the operator's level and, outside a dry run, always at `info` into
- * `.parako/parako.log` (DESIGN §8). Synchronous destinations so nothing is lost on exit.
+ * `.parako/parako.log` (architecture.md §1). Synchronous destinations so nothing is lost on exit.
  */
 export function createLogger(options: {level: LogLevel; file?: string}): Logger {
   const streams: pino.StreamEntry[] = [];

@@ -5,6 +5,7 @@ import {isDeepStrictEqual} from 'node:util';
 import {Parser, type ReadEntry} from 'tar';
 import {z} from 'zod';
 
+import type {ReleaseManifest} from '../sdk/contract.js';
 import {VerificationError} from './errors.js';
 
 export const MANIFEST_FILE = 'release.json';
@@ -23,7 +24,10 @@ const releaseManifestSchema = z.object({
 });
 
 /** `release.json` at the root of a release: covered by the signature, so trusted once verified. */
-export type ReleaseManifest = z.output<typeof releaseManifestSchema>;
+export type {ReleaseManifest} from '../sdk/contract.js';
+// The schema's output is the SDK's type: a change to either fails to compile here.
+const manifestMatchesSdk: (manifest: z.output<typeof releaseManifestSchema>) => ReleaseManifest = (manifest) => manifest;
+void manifestMatchesSdk;
 
 export function parseManifest(text: string, where: string): ReleaseManifest {
   let raw: unknown;
@@ -152,7 +156,7 @@ function isManifestPath(path: string): boolean {
   return releasePath(path) === MANIFEST_FILE;
 }
 
-/** DESIGN §4: the artifact is a gzip tarball; anything else would be read as a raw tar. */
+/** architecture.md §7: the artifact is a gzip tarball; anything else would be read as a raw tar. */
 async function refuseNonGzip(artifact: string): Promise<void> {
   const handle = await open(artifact, 'r');
   try {

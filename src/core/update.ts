@@ -37,7 +37,7 @@ export interface UpdateOptions {
 /** The unsigned index names the size; this caps what a hostile feed can make us write. */
 const DEFAULT_MAX_DOWNLOAD_BYTES = 8 * 1024 ** 3;
 
-/** `parako update`: the pipeline of DESIGN §6, one phase per line. */
+/** `parako update`: the pipeline of architecture.md §3, one phase per line. */
 export async function update(env: OperationEnv, options: UpdateOptions): Promise<OperationResult> {
   if (options.dryRun) {
     await refuseSourceInstall(env.layout);

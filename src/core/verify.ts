@@ -1,5 +1,5 @@
 /**
- * The Sigstore gate of DESIGN §6 step 4: an artifact is installed only if its bundle verifies
+ * The Sigstore gate of architecture.md §3 step 4: an artifact is installed only if its bundle verifies
  * against the host's `verify` policy, with the same outcome as
  * `cosign verify-blob --bundle B --certificate-identity[-regexp] I --certificate-oidc-issuer S`
  * (keyless) or `cosign verify-blob --bundle B --key K` (key-based).

@@ -4,11 +4,13 @@ import {ModuleLoader} from '@oclif/core';
 import {HOOK_POINTS, type HookPoint, type HostConfig} from '../core/config.js';
 import {HookError, messageOf} from '../core/errors.js';
 import {execCommand} from '../core/exec.js';
+import {PluginError} from '../sdk/errors.js';
 import type {Logger} from '../core/logger.js';
 import {actsWhen, type Verdict} from './acts-when.js';
 import type {HookContext, HookFunction} from './context.js';
 
-export type PluginOrigin = 'first-party' | 'installed' | 'linked' | 'bundled';
+/** first-party: shipped inside this parako installation; installed, linked: from the plugin store. */
+export type PluginOrigin = 'first-party' | 'installed' | 'linked';
 
 /** One plugin's implementation of one hook point. */
 export interface HookImplementation {
@@ -34,8 +36,6 @@ export interface PluginVerdict {
   origin: PluginOrigin;
   verdict: Verdict;
 }
-
-export const FIRST_PARTY_SCOPE = '@parako/';
 
 /** Default time each plugin gets at a hook point; `hooks.timeoutSeconds` overrides. */
 export const DEFAULT_TIMEOUT_SECONDS: Record<HookPoint, number> = {
@@ -79,7 +79,7 @@ function declarationOf(pjson: Interfaces.PJSON): unknown {
 function originOf(plugin: Interfaces.Plugin): PluginOrigin {
   if (plugin.type === 'link') return 'linked';
   if (plugin.type === 'user') return 'installed';
-  return plugin.name.startsWith(FIRST_PARTY_SCOPE) ? 'first-party' : 'bundled';
+  return 'first-party';
 }
 
 async function loadHook(plugin: Interfaces.Plugin, hook: {target: string; identifier: string}): Promise<HookFunction> {
@@ -214,23 +214,24 @@ export class HookRunner {
     });
     const started = Date.now();
     log.info('hook start');
-    const next = [
-      `fix what ${plugin} reports above`,
-      point === 'pre-swap' && plugin.startsWith(`${FIRST_PARTY_SCOPE}plugin-backup-`)
-        ? 'or, knowing there is then nothing to restore, update with --no-backup'
-        : `or remove the plugin (parako hooks lists plugins; parako plugins uninstall ${plugin} for an in-house one)`,
-      'nothing was changed unless the message says otherwise',
-    ].join('; ');
+    // A plugin's own advice (PluginError's next) replaces the generic one.
+    const nextFor = (error?: unknown): string =>
+      [
+        ...(error instanceof PluginError && error.next !== undefined
+          ? [error.next]
+          : [`fix what ${plugin} reports above`, `or remove the plugin (parako hooks lists plugins; parako plugins uninstall ${plugin} for an in-house one)`]),
+        'nothing was changed unless the message says otherwise',
+      ].join('; ');
     try {
       // Loading is inside the race too: a module whose top-level await hangs is stopped alike.
       const result = await Promise.race([hook.load().then((fn) => fn({ctx})), timedOut]);
       if (result !== undefined && result !== null && typeof result === 'object' && typeof result.veto === 'string') {
-        throw new HookError(point, plugin, `${point} hook of ${plugin} vetoed: ${result.veto}`, {next});
+        throw new HookError(point, plugin, `${point} hook of ${plugin} vetoed: ${result.veto}`, {next: nextFor()});
       }
       log.info({durationMs: Date.now() - started}, 'hook done');
     } catch (error) {
       if (error instanceof HookError) throw error;
-      throw new HookError(point, plugin, `${point} hook of ${plugin} failed: ${messageOf(error)}`, {cause: error, next});
+      throw new HookError(point, plugin, `${point} hook of ${plugin} failed: ${messageOf(error)}`, {cause: error, next: nextFor(error)});
     } finally {
       clearTimeout(timer);
       base.signal.removeEventListener('abort', onOuterAbort);

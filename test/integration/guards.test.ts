@@ -1,7 +1,7 @@
 /**
  * The refusals that keep an operator from being surprised: breaking changes are never
  * installed unattended, a migration is printed unless --migrate, and rollback never moves
- * code across a migration the database has not been through (DESIGN §5, §6).
+ * code across a migration the database has not been through (architecture.md §8, §3.6).
  */
 import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';

@@ -128,13 +128,13 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Snapshot of the install dir as DESIGN §5 "Unchanged" compares it. */
+/** Snapshot of the install dir as architecture.md §8 "Unchanged" compares it. */
 export function snapshotInstall(world: World, opts: SnapshotOptions = UNCHANGED): Promise<Map<string, string>> {
   return snapshotTree(world.dir, opts);
 }
 
 /**
- * The install dir is "Unchanged" (DESIGN §5) since `before`, and `.parako/` holds no lock or
+ * The install dir is "Unchanged" (architecture.md §8) since `before`, and `.parako/` holds no lock or
  * journal. `soft` reports a difference without stopping the test, so the exit code is checked too.
  */
 export async function expectUnchanged(
@@ -144,7 +144,7 @@ export async function expectUnchanged(
 ): Promise<void> {
   const after = await snapshotInstall(world);
   if (opts.ignoreReleasesDirMtime === true) {
-    // DESIGN §5 names *file* mtimes; the UNCHANGED preset also counts directory mtimes, which
+    // architecture.md §8 names *file* mtimes; the UNCHANGED preset also counts directory mtimes, which
     // a staging dir made and removed again changes. Callers that opt out check it separately.
     before = new Map(before);
     for (const map of [before, after]) {

@@ -1,7 +1,7 @@
 /**
- * The hook points of DESIGN §6 through a real oclif plugin linked into the real CLI: each
+ * The hook points of architecture.md §4 through a real oclif plugin linked into the real CLI: each
  * point runs in pipeline order with the documented context, a gating veto stops the run
- * before anything changes, and notify never changes the outcome (DESIGN §7).
+ * before anything changes, and notify never changes the outcome (architecture.md §4).
  */
 import {readFile, rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';

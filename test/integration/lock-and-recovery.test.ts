@@ -1,6 +1,6 @@
 /**
  * One operation at a time (`.parako/lock`, exit 4) and recovery of a run that was killed
- * (`.parako/state.json`, DESIGN §6): the real CLI is paused at a phase boundary with
+ * (`.parako/state.json`, architecture.md §3.2): the real CLI is paused at a phase boundary with
  * PARAKO_TEST_PAUSE_AT, killed with SIGKILL, and the next invocation must finish the job.
  */
 import {spawnSync} from 'node:child_process';
@@ -82,7 +82,7 @@ describe('one operation at a time', () => {
     const status = await parako(world, ['status', '--json']);
     expectExit(status, 0);
     expect(jsonOf(status)).toMatchObject({status: {inFlight: {owner: {pid: first.pid}, journal: {phase: 'download', to: '1.1.0'}}, interrupted: null}});
-    // A dry run takes no lock (DESIGN §5), so it runs alongside.
+    // A dry run takes no lock (architecture.md §3.7), so it runs alongside.
     const dryRun = await parako(world, ['update', '--dry-run'], {env: {TMPDIR: world.root}});
     expectExit(dryRun, 0);
     expect(JSON.parse(await readFile(lockFile(), 'utf8'))).toMatchObject({pid: first.pid});

@@ -1,5 +1,5 @@
 /**
- * Per-host plugins through the real CLI (DESIGN §5, §7): `parako plugins link / install /
+ * Per-host plugins through the real CLI (architecture.md §1, §5): `parako plugins link / install /
  * uninstall` (oclif's plugin-plugins) writing a plugin store (PARAKO_DATA_DIR, a fresh one per
  * test), `parako hooks` listing what runs where and in which order, installed plugins firing
  * in a real update, and plugins that `import {defineHook} from 'parako'` with no copy of
@@ -305,7 +305,7 @@ describe('a broken plugin', () => {
 });
 
 describe('plugins bundled with parako', () => {
-  it('an @parako/ plugin in parako\'s package.json is first-party and runs before in-house plugins; another bundled plugin is "bundled"', async () => {
+  it('every plugin in parako\'s own package.json is first-party, whatever its name, and runs before in-house plugins', async () => {
     const record = join(root, 'calls.jsonl');
     const points = ['pre-download'];
     const installation = await makeInstallation(join(root, 'parako'), [
@@ -320,8 +320,8 @@ describe('plugins bundled with parako', () => {
     const listing = jsonOf(result) as unknown as HooksListing;
     expect(listing.hooks['pre-download']!.map(({plugin, version, origin}) => ({plugin, version, origin}))).toEqual([
       {plugin: '@parako/zz-probe', version: '0.1.0', origin: 'first-party'},
+      {plugin: 'acme-bundled-probe', version: '0.2.0', origin: 'first-party'},
       {plugin: 'aaa-in-house', version: '1.0.0', origin: 'linked'},
-      {plugin: 'acme-bundled-probe', version: '0.2.0', origin: 'bundled'},
     ]);
 
     world = await makeSignedWorld({sigstore});
@@ -329,7 +329,7 @@ describe('plugins bundled with parako', () => {
     await world.publish({version: '1.0.0'});
     expectExit(await installation.run(['update', '--dry-run', '--dir', world.dir]), 0);
     const calls = await readCalls(record);
-    expect(calls.map((call) => call.plugin)).toEqual(['@parako/zz-probe', 'aaa-in-house', 'acme-bundled-probe']);
+    expect(calls.map((call) => call.plugin)).toEqual(['@parako/zz-probe', 'acme-bundled-probe', 'aaa-in-house']);
     // The SDK is the installation's own dist/index.js (a symlink to this repo's).
     expect(new Set(calls.map((call) => call.sdk))).toEqual(new Set([SDK_URL]));
   });

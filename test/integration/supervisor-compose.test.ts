@@ -1,5 +1,5 @@
 /**
- * The compose supervisor plugin against a real Docker engine and docker-compose (DESIGN §9):
+ * The compose supervisor plugin against a real Docker engine and docker-compose (architecture.md §10):
  * an operator's compose project runs the test app from the install dir's `current`; `parako
  * update` restarts it and the new version answers, a broken release is rolled back and the
  * old version answers again, healthchecks are waited for, and `mode: "up"` applies a compose

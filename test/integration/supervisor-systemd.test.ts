@@ -1,5 +1,5 @@
 /**
- * The systemd supervisor plugin against a real systemd (PID 1 in a container, DESIGN §9), with
+ * The systemd supervisor plugin against a real systemd (PID 1 in a container, architecture.md §10), with
  * parako itself run inside the container so it drives the real systemctl. The app's unit is
  * templates/systemd/parako-id.service as an operator installs it; the install dir of each test's
  * world is mounted at /opt/parako-id, where the template expects it.

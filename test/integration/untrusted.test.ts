@@ -1,5 +1,5 @@
 /**
- * What parako does with an untrusted network and untrusted archives (DESIGN §4, §5, §6 steps
+ * What parako does with an untrusted network and untrusted archives (architecture.md §7, §8, §3 steps
  * 3, 4 and 6): flaky servers are retried and resumed; a wrong digest, an oversized body, a
  * bad signature or a hostile archive exits 3 and leaves the install dir "Unchanged".
  */
@@ -237,7 +237,7 @@ describe('a signed archive that is hostile is never extracted', () => {
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
   });
 
-  // "Unchanged" (DESIGN §5) covers files, links, modes and file mtimes: the releases/ dir's own
+  // "Unchanged" (architecture.md §8) covers files, links, modes and file mtimes: the releases/ dir's own
   // mtime moves when a refused staging dir is created and removed again, as it does when a
   // pre-swap hook vetoes after staging, so the hostile-archive cases ignore only that one.
 

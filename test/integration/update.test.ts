@@ -1,5 +1,5 @@
 /**
- * The release-pointer pipeline through the real CLI (DESIGN §2, §5, §6): install, update,
+ * The release-pointer pipeline through the real CLI (architecture.md §2, §8, §3): install, update,
  * prune, version selection, refusals, dry run and rollback, each against a live feed of
  * signed releases in a fresh temp world.
  */

@@ -1,5 +1,5 @@
 /**
- * The Sigstore gate through the real CLI (DESIGN §3, §5, §6 step 4): `parako update` installs a
+ * The Sigstore gate through the real CLI (architecture.md §6, §8, §3 step 4): `parako update` installs a
  * release only when its bundle verifies against the host's `verify` policy. The bad bundles of
  * test/unit/verify.test.ts are served here by a real feed for v1.1.0 over an installed v1.0.0;
  * each update exits 3, names the check that failed, and leaves the install dir "Unchanged"
@@ -143,7 +143,7 @@ async function entries(dir: string): Promise<string[]> {
   }
 }
 
-/** DESIGN §5 "Unchanged" since the v1.0.0 install, current on v1.0.0, and no download left behind. */
+/** architecture.md §8 "Unchanged" since the v1.0.0 install, current on v1.0.0, and no download left behind. */
 async function expectInstallUntouched(h: Host): Promise<void> {
   const {world} = h;
   const downloads = join(world.dir, '.parako', 'downloads');

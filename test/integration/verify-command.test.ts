@@ -1,5 +1,5 @@
 /**
- * `parako verify <artifact> [--bundle <file>]` (DESIGN §5): a file checked against a Sigstore
+ * `parako verify <artifact> [--bundle <file>]` (architecture.md §1): a file checked against a Sigstore
  * bundle (by default `<artifact>.sigstore.json`) as `cosign verify-blob` would, either with the cosign flags and no config, or with the
  * host's `verify` policy from `<dir>/parako.json`. Exit 0 "Verified OK", 3 not verified, 2 bad
  * flags or config. Run on bundles of a private test instance, and on real public-good bundles.

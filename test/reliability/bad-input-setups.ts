@@ -146,7 +146,7 @@ export function hostConfig(overrides: Record<string, unknown>): Setup {
   return (world) => world.writeConfig(overrides);
 }
 
-/** runtime/ as an operator keeps it (DESIGN §2): parako must never touch it. */
+/** runtime/ as an operator keeps it (architecture.md §2): parako must never touch it. */
 export const withRuntimeDir: Setup = async (world) => {
   await mkdir(join(world.dir, 'runtime', 'data'), {recursive: true});
   await writeFile(join(world.dir, 'runtime', 'data', 'app.db'), 'operator data\n');

@@ -3,7 +3,7 @@
  * an operator's host can meet — a signed but hostile archive, a broken or foreign Sigstore
  * bundle, a lying index, a bad release.json, a broken parako.json, wrong flags — run through
  * the real CLI against a copy of an installed v1.0.0. Each one must be refused with the exit
- * code of DESIGN §5, a message that names the problem, no stack trace, and an install dir that
+ * code of architecture.md §8, a message that names the problem, no stack trace, and an install dir that
  * is "Unchanged" (byte-identical outside .parako/, no lock, journal or download left).
  *
  * One table, one loop: a new bad input is one more row, and docs/security.md lists every row.
@@ -54,7 +54,7 @@ interface BadInput {
   message: RegExp;
   /**
    * The refusal came after a staging dir was made and removed again, which moves the mtime of
-   * releases/ itself (the one difference DESIGN §5 allows: it names file mtimes, not dirs).
+   * releases/ itself (the one difference architecture.md §8 allows: it names file mtimes, not dirs).
    */
   staged?: boolean;
 }
@@ -63,7 +63,7 @@ const ISSUER = 'https://token.actions.githubusercontent.com';
 const IDENTITY = 'https://github.com/acme/demo-app/.github/workflows/release.yml@refs/tags/v1.1.0';
 
 const CASES: BadInput[] = [
-  // --- archives: signed by the right key, hostile inside (DESIGN §6 step 6) ---------------------
+  // --- archives: signed by the right key, hostile inside (architecture.md §3 step 6) ---------------------
   {
     name: 'an entry with a ../ path',
     category: 'archive',
@@ -181,7 +181,7 @@ const CASES: BadInput[] = [
     message: /the artifact is not a (gzip )?tar(ball| archive)|Unrecognized archive format/,
   },
   {
-    // DESIGN §4: the artifact is a gzip tarball; a raw tar is not read as one.
+    // architecture.md §7: the artifact is a gzip tarball; a raw tar is not read as one.
     name: 'an uncompressed tar of a good release (signed)',
     category: 'archive',
     setup: signedBytes((entries) => tarBytes(entries)),
@@ -210,7 +210,7 @@ const CASES: BadInput[] = [
     staged: true,
   },
 
-  // --- release.json: inside the signed archive, so trusted only for what it binds (DESIGN §4) ---
+  // --- release.json: inside the signed archive, so trusted only for what it binds (architecture.md §7) ---
   {
     name: 'no release.json',
     category: 'release.json',
@@ -295,7 +295,7 @@ const CASES: BadInput[] = [
     message: /unsafe archive: a path stored twice \("\.\/release\.json"\); nothing was installed/,
   },
 
-  // --- Sigstore bundles (DESIGN §6 step 4) ------------------------------------------------------
+  // --- Sigstore bundles (architecture.md §3 step 4) ------------------------------------------------------
   {
     name: 'no bundle (HTTP 404)',
     category: 'bundle',
@@ -393,7 +393,7 @@ const CASES: BadInput[] = [
     message: /\.sigstore\.json is larger than 1048576 bytes; refusing it/,
   },
 
-  // --- the index: untrusted, it only says where to look (DESIGN §4) -----------------------------
+  // --- the index: untrusted, it only says where to look (architecture.md §7) -----------------------------
   {
     name: 'no index (HTTP 404)',
     category: 'index',
@@ -504,7 +504,7 @@ const CASES: BadInput[] = [
     message: /v0\.9\.0 is older than the running v1\.0\.0; refusing to downgrade/,
   },
 
-  // --- parako.json (DESIGN §3): refused before anything is fetched -----------------------------
+  // --- parako.json (architecture.md §6): refused before anything is fetched -----------------------------
   {
     name: 'parako.json that is not JSON',
     category: 'config',
@@ -610,7 +610,7 @@ const CASES: BadInput[] = [
     message: /app: must be a plain name/,
   },
 
-  // --- flags (DESIGN §5) ------------------------------------------------------------------------
+  // --- flags (architecture.md §1) ------------------------------------------------------------------------
   {
     name: 'an unknown flag (--bogus)',
     category: 'flags',

@@ -1,5 +1,5 @@
 /**
- * Concurrency (DESIGN §2 `.parako/lock`, §5 exit 4, §6 "resolve — lock" first): ten
+ * Concurrency (architecture.md §2 `.parako/lock`, §8 exit 4, §3 "resolve — lock" first): ten
  * `parako update` started at once against one install dir. Exactly one takes the lock and
  * updates; the nine others exit 4 without touching the feed, naming the holder's pid; and the
  * install ends as one clean update would leave it.

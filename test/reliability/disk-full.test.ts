@@ -1,5 +1,5 @@
 /**
- * Reliability: an update onto a disk that fills up (DESIGN §2, §5, §6 steps 3 and 6). The
+ * Reliability: an update onto a disk that fills up (architecture.md §2, §8, §3 steps 3 and 6). The
  * install dir lives on a small tmpfs. Whether the artifact does not fit or its extracted
  * tree does not, `parako update` fails with DiskFullError ("no space left …", exit 1), removes
  * what it was writing, leaves `current` and the install dir "Unchanged" and gives the space
@@ -22,7 +22,7 @@ import {currentTarget, currentVersionFile, expectExit, expectUnchanged, jsonOf, 
 const MiB = 1024 * 1024;
 /** The small disk: room for v1.0.0 and parako's state, not for what the tests try to add. */
 const DISK_SIZE = 4 * MiB;
-/** History and log lines a failed run may add (DESIGN §5), rounded up to whole tmpfs pages. */
+/** History and log lines a failed run may add (architecture.md §8), rounded up to whole tmpfs pages. */
 const BOOKKEEPING_SLACK = 64 * 1024;
 
 let sigstore: TestSigstore | undefined;
@@ -122,7 +122,7 @@ describe('an update onto a full disk fails cleanly and gives the space back', ()
     expect(json).toMatchObject({code: 1, outcome: 'failed', reason: 'disk-full', from: '1.0.0', to: '1.1.0'});
     expect(String(json.message)).toMatch(/^no space left on \S+\/releases while staging v1\.1\.0; the staging dir was removed and current is untouched/);
     expect(String(json.next)).toMatch(/free space/);
-    // A staging dir made and removed again moves the releases/ dir's mtime; DESIGN §5 counts file mtimes.
+    // A staging dir made and removed again moves the releases/ dir's mtime; architecture.md §8 counts file mtimes.
     await expectUnchanged(world, before, {ignoreReleasesDirMtime: true});
     await expectNothingLeft(world);
     expect(await freeBytes(world), 'the failed run kept disk space').toBeGreaterThanOrEqual(freeBefore - BOOKKEEPING_SLACK);

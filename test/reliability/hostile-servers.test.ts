@@ -1,6 +1,6 @@
 /**
  * Reliability: a release server that misbehaves on purpose never gets past the download
- * (DESIGN §5, §6 steps 3, 4, 6). Each hostile server ends the update with a message naming
+ * (architecture.md §8, §3 steps 3, 4, 6). Each hostile server ends the update with a message naming
  * what went wrong, exit 3, and the install dir "Unchanged": no staging dir, no temp link, no
  * partial download, nothing left in TMPDIR.
  */
@@ -56,7 +56,7 @@ async function rewriteIndexEntry(version: string, fields: {artifact?: string; sh
 
 /**
  * The update failed with `code`, saying `message`, and left nothing behind: the install dir is
- * "Unchanged" (DESIGN §5), current still v1.0.0, no staging dir or temp link, no download, no
+ * "Unchanged" (architecture.md §8), current still v1.0.0, no staging dir or temp link, no download, no
  * temp file, nothing created next to the install dir.
  */
 async function expectCleanFailure(result: CliResult, code: number, message: RegExp, opts: {stagingWasMade?: boolean} = {}): Promise<void> {
@@ -70,7 +70,7 @@ async function expectCleanFailure(result: CliResult, code: number, message: RegE
 
 /** What every failed update must leave: see expectCleanFailure. */
 async function expectNothingLeft(opts: {stagingWasMade?: boolean} = {}): Promise<void> {
-  // A staging dir made and removed again moves the releases/ dir's mtime; DESIGN §5 counts file mtimes.
+  // A staging dir made and removed again moves the releases/ dir's mtime; architecture.md §8 counts file mtimes.
   await expectUnchanged(world, before, {ignoreReleasesDirMtime: opts.stagingWasMade === true});
   expect(await currentTarget(world)).toBe('releases/v1.0.0');
   expect(await releaseEntries(world), 'a staging dir was left in releases/').toEqual(['v1.0.0']);

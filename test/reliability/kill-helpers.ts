@@ -1,6 +1,6 @@
 /**
  * Shared by the reliability tests: stop the real CLI at a pause point and SIGKILL it, and check
- * the promises of DESIGN §2 afterwards — `current` leads to a complete release, every release
+ * the promises of architecture.md §2 afterwards — `current` leads to a complete release, every release
  * dir without `.staging` in its name is complete, and nothing temporary is left behind.
  */
 import {lstat, readdir, readFile, realpath} from 'node:fs/promises';
@@ -119,8 +119,8 @@ export async function downloadedFiles(world: World): Promise<Array<{name: string
 
 /**
  * Nothing an interrupted or a running operation leaves: no staging or half-pruned dir, no
- * temp link, no lock, no journal, no download. An empty .parako/downloads/ may stay (DESIGN
- * §5 counts files, and a run that finds nothing to do does not tidy the dir).
+ * temp link, no lock, no journal, no download. An empty .parako/downloads/ may stay (architecture.md
+ * §8 counts files, and a run that finds nothing to do does not tidy the dir).
  */
 export async function expectNoLeftovers(world: World): Promise<void> {
   expect((await releaseEntries(world)).filter((name) => !/^v\d/.test(name)), 'leftovers in releases/').toEqual([]);

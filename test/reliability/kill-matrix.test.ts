@@ -1,5 +1,5 @@
 /**
- * Kill matrix (DESIGN §2, §6): the real CLI is stopped at every point where a crash can land —
+ * Kill matrix (architecture.md §2, §3): the real CLI is stopped at every point where a crash can land —
  * each phase the journal records for `update` and for `rollback`, plus half-way through the
  * download and the extraction — and killed with SIGKILL. Whatever the point:
  *   (a) `current` leads to a complete release, the old or the new one, never a missing or

@@ -1,5 +1,5 @@
 /**
- * Reliability: a long life of an install (DESIGN §2, §6 step 12). A hundred cycles of
+ * Reliability: a long life of an install (architecture.md §2, §3 step 12). A hundred cycles of
  * `parako update` to a newly published version and `parako rollback` must never touch the
  * operator's runtime/ (byte-identical at the end: contents, modes, mtimes, link targets),
  * must keep `current` pointing at a complete release after every command, add one history

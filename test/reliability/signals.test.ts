@@ -1,6 +1,6 @@
 /**
  * What Ctrl-C or `systemctl stop` (SIGINT/SIGTERM) does to a running update or rollback
- * (DESIGN §6: signals are honoured up to the swap; after it the operation finishes). The real
+ * (architecture.md §3.4: signals are honoured up to the swap; after it the operation finishes). The real
  * CLI is paused at each point with PARAKO_TEST_PAUSE_AT, sent SIGTERM, and lets the signal
  * take its course: before the swap it must stop with exit 1 and leave the install dir as it
  * was; from the swap on it must finish, because the service may already run the new code.

@@ -31,7 +31,7 @@ describe('host config', () => {
     expect(config).toMatchObject({app: 'parako-id', supervisor: {type: 'systemd', units: ['parako-id']}});
   });
 
-  it('accepts the DESIGN example and fills defaults', () => {
+  it('accepts the documented example and fills defaults', () => {
     const config = parseConfig(
       {
         ...base,

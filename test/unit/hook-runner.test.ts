@@ -2,6 +2,7 @@ import pino from 'pino';
 import {describe, expect, it} from 'vitest';
 
 import {HookError} from '../../src/core/errors.js';
+import {PluginError} from '../../src/sdk/errors.js';
 import type {HookFunction} from '../../src/hooks/context.js';
 import {type BaseContext, type HookImplementation, HookRunner, type PluginOrigin} from '../../src/hooks/runner.js';
 import type {HookPoint, HostConfig} from '../../src/core/config.js';
@@ -77,6 +78,32 @@ describe('hook runner', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect((error as Error).message).toContain('did not finish within 0.1 s');
     expect(aborted).toBe(true);
+  });
+
+  it('stops the programs a hook started with ctx.exec at its timeout', async () => {
+    let pid: number | undefined;
+    const hooks = [hook('waits', 'pre-download', async ({ctx}) => {
+      // A shell that reports its pid, then waits on a child of its own.
+      await ctx.exec('/bin/sh', ['-c', 'echo $$; exec sleep 30'], {onOutput: (line) => (pid = Number(line))});
+    })];
+    const runner = new HookRunner(hooks, {log, config: null, timeoutSeconds: {'pre-download': 0.5}});
+    const error = await runner.run('pre-download', base()).catch((e: unknown) => e);
+    expect((error as Error).message).toContain('did not finish within 0.5 s');
+    expect(pid).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(() => process.kill(pid!, 0)).toThrow(); // ESRCH: the program is gone
+  });
+
+  it("prefixes what a hook says with its plugin's name, and passes on a PluginError's advice", async () => {
+    const said: string[] = [];
+    const hooks = [hook('acme-window', 'pre-download', ({ctx}) => {
+      ctx.say('outside the maintenance window');
+      throw new PluginError('updates run 02:00-04:00 only', {next: 'wait for the window, or set plugins.acme-window.force'});
+    })];
+    const error = await new HookRunner(hooks, {log, config: null}).run('pre-download', {...base(), say: (line) => said.push(line)}).catch((e: unknown) => e);
+    expect(said).toEqual(['[acme-window] outside the maintenance window']);
+    expect((error as HookError).message).toBe('pre-download hook of acme-window failed: updates run 02:00-04:00 only');
+    expect((error as HookError).next).toBe('wait for the window, or set plugins.acme-window.force; nothing was changed unless the message says otherwise');
   });
 
   it('never lets a failing notify hook stop the others or change the outcome', async () => {

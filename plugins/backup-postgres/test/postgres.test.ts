@@ -1,10 +1,6 @@
-import {describe, expect, it, vi} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
 import {connectionOf, libpqEnvironment, restoreCommand, splitPassword} from '../src/postgres.js';
-
-// At run time the CLI's resolve hook (bin/resolve-parako.js) answers 'parako' with its SDK;
-// under vitest nothing does, so the checkout's own is used.
-vi.mock('parako', () => import('../../../src/index.js'));
 
 describe('backup.url', () => {
   it('loses its password (userinfo or ?password=) before it reaches a command line or a message', () => {

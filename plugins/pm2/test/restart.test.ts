@@ -8,14 +8,11 @@ import {tmpdir} from 'node:os';
 import {delimiter, join} from 'node:path';
 
 import type {ExecOptions, ExecResult, HookContext} from 'parako';
-import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import restart, {restartApps} from '../src/hooks/restart.js';
 import {parseJlist, summarizeLogs} from '../src/pm2.js';
 import {settingsOf} from '../src/settings.js';
-
-// The CLI hands a plugin its own SDK for 'parako' (bin/resolve-parako.js); here it is the checkout's.
-vi.mock('parako', () => import('../../../src/index.js'));
 
 /** What pm2 logs puts before each line: the app name padded to 10 characters, then " | ". */
 const PREFIX = `${'web'.padEnd(10)} | `;

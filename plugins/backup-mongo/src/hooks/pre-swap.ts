@@ -36,5 +36,5 @@ async function backUp(ctx: HookContext, settings: MongoSettings): Promise<void> 
   const restore = restoreCommand(settings.uri, target.path);
   ctx.record('backup', {plugin: PLUGIN, path: target.path, size, restore});
   ctx.log.info({path: target.path, size}, 'mongodump archive written and checked');
-  ctx.say(`backed up ${maskUrl(settings.uri)} to ${target.path} (${formatSize(size)})\n  restore with: ${restore}`);
+  ctx.say(`backed up ${maskUrl(settings.uri)} to ${target.path}: ${formatSize(size)}\n  restore with: ${restore}`);
 }
