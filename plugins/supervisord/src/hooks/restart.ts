@@ -1,0 +1,79 @@
+/**
+ * restart for programs run by supervisord (docs/supervisors/supervisord.md): check that
+ * supervisord knows every program, restart them, then wait until each is RUNNING with a new
+ * pid and keeps that pid for the settle window (a crash loop is a failure).
+ */
+import {defineHook, type HookContext, NotSettled, waitUntilSettled} from 'parako';
+
+import {culprits, type Judged, judgeAll, judgeEach, stateOf} from '../judge.js';
+import {settingsOf, type SupervisordSettings} from '../provides.js';
+import {type ProgramError, type ProgramStatus, Supervisorctl} from '../supervisorctl.js';
+
+/** `supervisor.settleSeconds`, when not set. */
+export const DEFAULT_SETTLE_SECONDS = 3;
+
+export interface Timing {
+  /** How long every program must stay RUNNING with the same pid. */
+  settleMs: number;
+  pollMs: number;
+}
+
+export default defineHook('restart', async ({ctx}) => {
+  const settings = settingsOf(ctx);
+  await restartPrograms(ctx, settings, {settleMs: (settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS) * 1000, pollMs: 500});
+});
+
+export async function restartPrograms(ctx: HookContext, settings: SupervisordSettings, timing: Timing): Promise<void> {
+  const supervisorctl = new Supervisorctl(ctx, settings);
+  const before = await supervisorctl.statusOf(settings.programs);
+  ctx.say(supervisorctl.line(['restart', ...settings.programs]));
+  const refused = await supervisorctl.restart(settings.programs);
+  // What it refused shows in the status that follows (BACKOFF, FATAL, the old pid): judged there.
+  if (refused.length > 0) ctx.log.info({errors: refused}, 'supervisorctl restart reported errors');
+  const settled = await settle(ctx, supervisorctl, settings.programs, before, timing, refused);
+  for (const program of settled) {
+    ctx.log.info({program: program.name, pid: program.pid}, 'running with a new pid');
+    ctx.say(`${program.name} is RUNNING with new pid ${program.pid} (steady for ${timing.settleMs / 1000} s)`);
+  }
+}
+
+/**
+ * Polls `supervisorctl status` until every program is RUNNING with a pid it did not have
+ * before and keeps it for the settle window. Bounded by ctx.signal (the hook's timeout).
+ */
+async function settle(ctx: HookContext, supervisorctl: Supervisorctl, programs: string[], before: ProgramStatus[], timing: Timing, refused: ProgramError[]): Promise<ProgramStatus[]> {
+  // Each process as it was when all were first up: one whose pid changed since restarted.
+  let cameUp: Judged[] | undefined;
+  try {
+    return await waitUntilSettled({
+      observe: () => supervisorctl.statusOf(programs),
+      judge(look) {
+        const judged = judgeEach(look, before);
+        const judgement = judgeAll(judged);
+        if (judgement.kind === 'up') cameUp ??= judged;
+        return judgement;
+      },
+      settleMs: timing.settleMs,
+      pollMs: timing.pollMs,
+      signal: ctx.signal,
+      log: ctx.log,
+    });
+  } catch (error) {
+    if (!(error instanceof NotSettled)) throw error;
+    const last = judgeEach(error.state as ProgramStatus[], before);
+    const reports = [];
+    for (const culprit of culprits(last, cameUp, error.why)) {
+      const said = refused.find((entry) => entry.name === culprit.name);
+      reports.push(
+        [
+          `supervisord program ${culprit.name} did not stay up: ${culprit.why}`,
+          // A failed judgement already names the state; a crash caught in the window does not.
+          ...(culprit.program === undefined || culprit.judgement.kind === 'failed' ? [] : [`state: ${stateOf(culprit.program)}`]),
+          ...(said === undefined ? [] : [`supervisorctl restart said: ${said.name}: ERROR (${said.error})`]),
+          await supervisorctl.logExcerpt(culprit.name),
+        ].join('\n'),
+      );
+    }
+    throw new Error(reports.join('\n'));
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The hooks called the way parako calls them, with a `{ctx}` whose exec plays supervisorctl:
+ * what counts as "the new release runs" (RUNNING, a new pid, steady), and what a failure says.
+ */
+import type {ExecOptions, ExecResult, HookContext} from 'parako';
+import {describe, expect, it} from 'vitest';
+
+import preDownload from '../src/hooks/pre-download.js';
+import restart, {restartPrograms} from '../src/hooks/restart.js';
+import type {SupervisordSettings} from '../src/provides.js';
+
+/** A `supervisorctl status` line. */
+const line = (name: string, state: string, description = ''): string => `${name.padEnd(33)}${state.padEnd(10)}${description}`;
+const up = (name: string, pid: number): string => line(name, 'RUNNING', `pid ${pid}, uptime 0:00:05`);
+
+interface Call {
+  command: string;
+  args: string[];
+  options: ExecOptions;
+}
+
+interface Script {
+  /** What `status` prints, look by look (the last one repeats); a look is the lines for the programs asked. */
+  looks: string[][];
+  restart?: ExecResult;
+  /** What `tail <name> stderr` prints. */
+  stderr?: string;
+  /** What `status` with no names prints (every program). */
+  all?: string[];
+}
+
+function contextWith(script: Script, supervisor: Partial<SupervisordSettings> = {}, from = true): {ctx: HookContext; calls: Call[]; said: string[]} {
+  const calls: Call[] = [];
+  const said: string[] = [];
+  const settings: SupervisordSettings = {type: 'supervisord', programs: ['web'], configFile: 'runtime/supervisord.conf', ...supervisor};
+  let next = 0;
+  const exec = async (command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> => {
+    calls.push({command, args, options});
+    const [action, ...rest] = args.slice(2); // after -c <file>
+    if (action === 'status' && rest.length === 0) return {code: script.all?.length ? 3 : 0, stdout: (script.all ?? []).map((entry) => `${entry}\n`).join(''), stderr: ''};
+    if (action === 'status') return {code: 0, stdout: `${script.looks[Math.min(next++, script.looks.length - 1)]!.join('\n')}\n`, stderr: ''};
+    if (action === 'restart') return script.restart ?? {code: 0, stdout: 'web: stopped\nweb: started\n', stderr: ''};
+    if (action === 'tail' && rest[1] === 'stderr') return {code: 0, stdout: script.stderr ?? '', stderr: ''};
+    return {code: 0, stdout: '', stderr: ''};
+  };
+  const ctx = {
+    point: 'restart',
+    operation: 'update',
+    dryRun: false,
+    dir: '/opt/shop',
+    from: from ? {version: '1.0.0', path: '/opt/shop/releases/v1.0.0'} : undefined,
+    settings,
+    log: {info: () => {}, warn: () => {}, error: () => {}, debug: () => {}},
+    signal: new AbortController().signal,
+    exec,
+    say: (message: string) => said.push(message),
+    record: () => {},
+  } as unknown as HookContext;
+  return {ctx, calls, said};
+}
+
+const settingsOf = (ctx: HookContext) => ctx.settings as SupervisordSettings;
+const FAST = {settleMs: 30, pollMs: 5};
+
+describe('supervisord restart hook', () => {
+  it('restarts through the configured config file, then waits for a new pid that stays, and says so', async () => {
+    const {ctx, calls, said} = contextWith({looks: [[up('web', 100)], [line('web', 'STARTING')], [up('web', 200)]]});
+    await restartPrograms(ctx, settingsOf(ctx), FAST);
+    expect(calls.slice(0, 2).map((call) => [call.command, ...call.args].join(' '))).toEqual([
+      'supervisorctl -c /opt/shop/runtime/supervisord.conf status web',
+      'supervisorctl -c /opt/shop/runtime/supervisord.conf restart web',
+    ]);
+    expect(calls[0]!.options.cwd).toBe('/');
+    expect(said).toEqual(['supervisorctl -c /opt/shop/runtime/supervisord.conf restart web', 'web is RUNNING with new pid 200 (steady for 0.03 s)']);
+  });
+
+  it('waits supervisor.settleSeconds (here 0) when the config sets it', async () => {
+    const {ctx, said} = contextWith({looks: [[up('web', 100)], [up('web', 300)]]}, {settleSeconds: 0});
+    await restart({ctx});
+    expect(said.at(-1)).toBe('web is RUNNING with new pid 300 (steady for 0 s)');
+  });
+
+  it('stops before restarting anything when supervisord has no such program, naming what it runs', async () => {
+    const {ctx, calls} = contextWith({looks: [['web: ERROR (no such process)', up('shop', 5)]], all: [up('shop', 5), line('jobs:worker_00', 'STOPPED', 'Not started')]}, {programs: ['web', 'shop']});
+    await expect(restartPrograms(ctx, settingsOf(ctx), FAST)).rejects.toThrow(
+      'supervisord has no program web; supervisor.programs must name programs from its config (it runs shop, jobs:worker_00)',
+    );
+    expect(calls.some((call) => call.args.includes('restart'))).toBe(false);
+  });
+
+  it('fails a program left in BACKOFF, with its state, what the restart said, and the end of its stderr log', async () => {
+    const {ctx} = contextWith({
+      looks: [[up('web', 100)], [line('web', 'BACKOFF', 'Exited too quickly (process log may have details)')]],
+      restart: {code: 7, stdout: 'web: stopped\nweb: ERROR (spawn error)\n', stderr: ''},
+      stderr: 'starting\nshop v2 cannot start: DATABASE_URL is not set\n',
+    });
+    const failure = restartPrograms(ctx, settingsOf(ctx), FAST);
+    await expect(failure).rejects.toThrow(
+      [
+        'supervisord program web did not stay up: supervisord shows it BACKOFF (Exited too quickly (process log may have details))',
+        'supervisorctl restart said: web: ERROR (spawn error)',
+        'last lines of supervisorctl -c /opt/shop/runtime/supervisord.conf tail web stderr:',
+        '  starting',
+        '  shop v2 cannot start: DATABASE_URL is not set',
+      ].join('\n'),
+    );
+  });
+
+  it('fails a crash loop: a new pid within the settle window, although the restart succeeded', async () => {
+    const {ctx} = contextWith({looks: [[up('web', 100)], [up('web', 200)], [up('web', 200)], [up('web', 201)]], stderr: 'boom\n'});
+    await expect(restartPrograms(ctx, settingsOf(ctx), {settleMs: 1000, pollMs: 5})).rejects.toThrow(
+      /^supervisord program web did not stay up: it restarted within 1 s of coming up \(crash loop\?\)\nstate: RUNNING \(pid 201, uptime 0:00:05\)\nlast lines of .* tail web stderr:\n {2}boom$/,
+    );
+  });
+
+  it('starts a program that was stopped, and takes "not running" from the stop as harmless', async () => {
+    const {ctx, said} = contextWith({
+      looks: [[line('web', 'FATAL', 'Exited too quickly (process log may have details)')], [up('web', 400)]],
+      restart: {code: 0, stdout: 'web: ERROR (not running)\nweb: started\n', stderr: ''},
+    });
+    await restartPrograms(ctx, settingsOf(ctx), FAST);
+    expect(said.at(-1)).toBe('web is RUNNING with new pid 400 (steady for 0.03 s)');
+  });
+
+  it('says what supervisorctl printed when supervisord does not answer', async () => {
+    const {ctx} = contextWith({looks: [[]]});
+    ctx.exec = async () => ({code: 4, stdout: 'unix:///run/supervisor.sock no such file\n', stderr: ''});
+    await expect(restartPrograms(ctx, settingsOf(ctx), FAST)).rejects.toThrow(
+      'supervisorctl -c /opt/shop/runtime/supervisord.conf status web failed (exit 4): unix:///run/supervisor.sock no such file',
+    );
+  });
+});
+
+describe('supervisord pre-download hook', () => {
+  const unknown: Script = {looks: [['web: ERROR (no such process)']], all: []};
+
+  it('stops an update whose programs supervisord does not know, before anything is downloaded', async () => {
+    const {ctx} = contextWith(unknown);
+    ctx.point = 'pre-download';
+    await expect(preDownload({ctx})).rejects.toThrow('supervisord has no program web; supervisor.programs must name programs from its config (it runs nothing)');
+  });
+
+  it('only warns in a dry run, and checks nothing on a first install', async () => {
+    const dry = contextWith(unknown);
+    Object.assign(dry.ctx, {point: 'pre-download', dryRun: true});
+    await preDownload({ctx: dry.ctx});
+    expect(dry.said).toEqual([expect.stringMatching(/^warning: supervisord has no program web; .*; the update would stop with code 6$/)]);
+    const first = contextWith(unknown, {}, false);
+    first.ctx.point = 'pre-download';
+    await preDownload({ctx: first.ctx});
+    expect(first.calls).toEqual([]);
+  });
+});
