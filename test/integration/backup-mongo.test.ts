@@ -17,10 +17,12 @@ import {createGunzip} from 'node:zlib';
 
 import {describe, expect, it} from 'vitest';
 
+import {formatSize} from '../../src/sdk/text.js';
 import {type FakeMongodump, makeFakeMongodump} from '../fixtures/fake-mongodump.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {currentTarget, exists, expectExit, history, parako, useSignedWorlds} from './helpers.js';
 
+const PLUGIN = '@parako/plugin-backup-mongo';
 const PLUGIN_ROOT = fileURLToPath(new URL('../../plugins/backup-mongo', import.meta.url));
 const PASSWORD = 'Pw-9f3Kq-s3cret';
 const URI = `mongodb://app:${PASSWORD}@127.0.0.1:27017/demo?authSource=admin`;
@@ -44,7 +46,7 @@ async function mongoWorld(pathEnv: Record<string, string>, uri = URI, migration 
   await world.writeConfig({backup: {type: 'mongo', uri: '${MONGO_URI}'}});
   const dataDir = join(world.root, 'oclif-data');
   await mkdir(dataDir, {recursive: true});
-  const pjson = {private: true, oclif: {schema: 1, plugins: [{type: 'link', name: '@parako/plugin-backup-mongo', root: PLUGIN_ROOT}]}};
+  const pjson = {private: true, oclif: {schema: 1, plugins: [{type: 'link', name: PLUGIN, root: PLUGIN_ROOT}]}};
   await writeFile(join(dataDir, 'package.json'), JSON.stringify(pjson, null, 2));
   const env = {...pathEnv, MONGO_URI: uri, PARAKO_DATA_DIR: dataDir};
   await world.publish({version: '1.0.0'});
@@ -99,9 +101,9 @@ describe('backup-mongo with a recorded fake mongodump', () => {
     expect((await gunzippedBytes(archive)).subarray(0, 4)).toEqual(Buffer.from([0x6d, 0xe2, 0x99, 0x81]));
 
     const restore = `mongorestore --uri='${MASKED}' --archive=${archive} --gzip --drop`;
-    expect(updated.stdout).toContain(`backed up ${MASKED} to ${archive}`);
-    expect(updated.stdout).toContain(restore);
-    expect((await history(world)).at(-1)).toMatchObject({to: '1.1.0', outcome: 'updated', migrationRan: true, backup: {plugin: '@parako/plugin-backup-mongo', path: archive, restore}});
+    const size = formatSize((await stat(archive)).size);
+    expect(updated.stdout).toContain(`[${PLUGIN}] backed up ${MASKED} to ${archive}: ${size}, a complete gzip stream of a mongodump archive\n  restore with: ${restore}`);
+    expect((await history(world)).at(-1)).toMatchObject({to: '1.1.0', outcome: 'updated', migrationRan: true, backup: {plugin: PLUGIN, path: archive, restore}});
     const status = await parako(world, ['status'], {env});
     expectExit(status, 0);
     expect(status.stdout).toContain(archive);
@@ -119,8 +121,10 @@ describe('backup-mongo with a recorded fake mongodump', () => {
     const {world, env, backups, fake} = await fakeWorld('auth-error');
     const failed = await parako(world, ['update', '--migrate', '--log-level', 'debug'], {env});
     expectExit(failed, 6);
+    expect(failed.stderr).toContain(`pre-swap hook of ${PLUGIN} failed: the backup of ${MASKED} failed, so the update stops before the swap: mongodump failed with exit code`);
     expect(failed.stderr).toContain('Authentication failed');
-    expect(failed.stderr).toContain(MASKED); // the tool printed the URI: parako shows it masked
+    expect(failed.stderr).toContain(`failed to connect to ${MASKED}`); // the tool printed the URI: parako shows it masked
+    expect(failed.stderr).toContain(`next: fix what ${PLUGIN} reports above, or, knowing there is then nothing to restore, update with --no-backup`);
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     expect(await exists(join(world.dir, 'releases', 'v1.1.0'))).toBe(false);
     expect(await filesIn(backups)).toEqual([]);
@@ -135,7 +139,7 @@ describe('backup-mongo with a recorded fake mongodump', () => {
     const {world, env, backups} = await fakeWorld('truncated');
     const failed = await parako(world, ['update', '--migrate'], {env});
     expectExit(failed, 6);
-    expect(failed.stderr).toContain('not a complete gzip stream');
+    expect(failed.stderr).toContain(`the backup of ${MASKED} failed, so the update stops before the swap: what mongodump wrote is not a complete gzip stream`);
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     expect(await filesIn(backups)).toEqual([]);
   });
@@ -149,7 +153,7 @@ describe('backup-mongo with a recorded fake mongodump', () => {
     expect(failed.stderr).toContain(`restore the backup with: mongorestore --uri='${MASKED}' --archive=${join(backups, file!)} --gzip --drop`);
     expect(failed.stderr).not.toContain(PASSWORD);
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
-    expect((await history(world)).at(-1)).toMatchObject({outcome: 'failed', code: 6, migrationRan: true, backup: {plugin: '@parako/plugin-backup-mongo', path: join(backups, file!)}});
+    expect((await history(world)).at(-1)).toMatchObject({outcome: 'failed', code: 6, migrationRan: true, backup: {plugin: PLUGIN, path: join(backups, file!)}});
   });
 
   it('--no-backup skips it with a warning, and a release without a migration takes none', async () => {
@@ -161,11 +165,13 @@ describe('backup-mongo with a recorded fake mongodump', () => {
     expect((await history(world)).at(-1)).toMatchObject({to: '1.1.0', backup: null});
   });
 
-  it('a dry run names the plugin and the path it would write, and writes nothing', async () => {
+  it('a dry run names the plugin, the database and the path it would write, and writes nothing', async () => {
     const {world, env, backups, fake} = await fakeWorld();
     const planned = await parako(world, ['update', '--dry-run'], {env});
     expectExit(planned, 0);
-    expect(planned.stdout).toMatch(new RegExp(`backup: would be taken by @parako/plugin-backup-mongo to ${backups}/demo-app-pre-v1\\.1\\.0-<UTC time>\\.archive`));
+    const path = join(backups, 'demo-app-pre-v1.1.0-<UTC time>.archive');
+    expect(planned.stdout).toContain(`[${PLUGIN}] would back up ${MASKED} with mongodump --archive --gzip to ${path}`);
+    expect(planned.stdout).toContain(`backup: would be taken by ${PLUGIN} (${MASKED}) to ${path}`);
     expect(planned.stdout).not.toContain(PASSWORD);
     expect(await exists(backups)).toBe(false);
     expect(await fake.calls()).toHaveLength(0);

@@ -13,6 +13,7 @@ import pino from 'pino';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {execCommand} from '../../src/core/exec.js';
+import {formatSize} from '../../src/sdk/text.js';
 import {repoRoot, runParako} from '../fixtures/cli.js';
 import {type PostgresCluster, postgresMissing, startPostgres} from '../fixtures/postgres.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
@@ -106,8 +107,9 @@ describe.skipIf(missing !== false)(`PostgreSQL backups${missing ? ` (skipped: ${
     const recorded = (await history(world)).at(-1)?.backup as {plugin: string; path: string; restore: string; size: number};
     expect(recorded).toMatchObject({plugin: PLUGIN, path: dump, size: (await stat(dump)).size});
     expect(recorded.restore).toBe(`runuser -u postgres -- pg_restore --no-owner --clean --if-exists --single-transaction --dbname=${database} < ${dump}`);
-    expect(result.stdout).toContain(dump);
-    expect(result.stdout).toContain(recorded.restore);
+    expect(result.stdout).toContain(`[${PLUGIN}] backed up PostgreSQL database ${database} (as postgres) to ${dump}: ${formatSize(recorded.size)}, `);
+    expect(result.stdout).toMatch(/, \d+ objects, checked with pg_restore --list\n {2}restore with: /);
+    expect(result.stdout).toContain(`restore with: ${recorded.restore}`);
 
     // Into a fresh database: the schema and rows from before the migration.
     const fresh = `${database}_restored`;
@@ -150,21 +152,27 @@ describe.skipIf(missing !== false)(`PostgreSQL backups${missing ? ` (skipped: ${
     const result = await parako(world, ['update', '--migrate', '--json'], {env: cliEnv});
     expectExit(result, 6);
     const message = String(jsonOf(result).message);
-    expect(message).toContain('pg_dump of database shop_that_does_not_exist (as postgres) failed');
-    expect(message).toContain('does not exist'); // pg_dump's own words
+    expect(message).toContain(
+      `pre-swap hook of ${PLUGIN} failed: the backup of PostgreSQL database shop_that_does_not_exist (as postgres) failed, so the update stops before the swap: pg_dump failed with exit code 1`,
+    );
+    expect(message).toContain('database "shop_that_does_not_exist" does not exist'); // pg_dump's own words
+    expect(message).toContain('no backup was taken and nothing was changed');
+    expect(String(jsonOf(result).next)).toContain('update with --no-backup');
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     expect(await exists(join(world.dir, 'releases', 'v1.1.0', 'MIGRATED'))).toBe(false);
     expect(await backupFiles()).toEqual([]);
   });
 
-  it('--dry-run names the plugin and the path, and writes nothing', async () => {
+  it('--dry-run names the plugin, the database and the path, and writes nothing', async () => {
     const database = await shopDatabase();
     await installed(database);
     await world.publish({version: '1.1.0', migration: {command: psqlMigration(database, 'ALTER TABLE items ADD COLUMN price int')}});
 
     const result = await parako(world, ['update', '--migrate', '--dry-run'], {env: cliEnv});
     expectExit(result, 0);
-    expect(result.stdout).toContain(`backup: would be taken by ${PLUGIN} to ${join(world.dir, 'backups', 'demo-app-pre-v1.1.0-<UTC time>.dump')}`);
+    const path = join(world.dir, 'backups', 'demo-app-pre-v1.1.0-<UTC time>.dump');
+    expect(result.stdout).toContain(`[${PLUGIN}] would back up PostgreSQL database ${database} (as postgres) with pg_dump --no-owner --format=custom to ${path}`);
+    expect(result.stdout).toContain(`backup: would be taken by ${PLUGIN} (PostgreSQL database ${database} (as postgres)) to ${path}`);
     expect(await backupFiles()).toEqual([]);
     expect(await columns(database)).toBe('id,name');
   });
@@ -187,6 +195,7 @@ describe.skipIf(missing !== false)(`PostgreSQL backups${missing ? ` (skipped: ${
     const dump = join(world.dir, 'backups', file!);
     const recorded = (await history(world)).at(-1)?.backup as {restore: string};
     expect(recorded.restore).toBe(`pg_restore --no-owner --clean --if-exists --single-transaction --dbname=postgresql://shop_owner@127.0.0.1:${cluster.port}/${database} < ${dump}`);
+    expect(result.stdout).toContain(`backed up PostgreSQL database at postgresql://shop_owner:****@127.0.0.1:${cluster.port}/${database} to ${dump}: `);
     const listed = await execCommand('pg_restore', ['--list', dump], {log});
     expect(listed.stdout).toContain('TABLE DATA public items');
 

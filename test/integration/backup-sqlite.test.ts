@@ -14,6 +14,7 @@ import {fileURLToPath} from 'node:url';
 import {afterEach, describe, expect, it} from 'vitest';
 
 import {lookupUser} from '../../src/core/exec.js';
+import {formatSize} from '../../src/sdk/text.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {TEST_USER, testUserMissing} from '../fixtures/test-user.js';
 import {currentTarget, exists, expectExit, expectUnchanged, explain, history, jsonOf, parako, snapshotInstall, useSignedWorlds} from './helpers.js';
@@ -138,10 +139,25 @@ describe.skipIf(sqliteMissing !== false)(`SQLite backups before a migration${sql
     const last = (await history(world)).at(-1);
     expect(last).toMatchObject({to: '1.1.0', outcome: 'updated', migrationRan: true, backup: {plugin: PLUGIN, path: copy, size: (await stat(copy)).size}});
     const restore = (last?.backup as {restore: string}).restore;
-    expect(restore).toContain(`cp ${copy} ${db}`);
-    expect(restore).toContain(`${db}-wal`);
-    expect(result.stdout).toContain(copy);
-    expect(result.stdout).toContain(restore);
+    expect(restore).toBe(`cp ${copy} ${db} && rm -f ${db}-wal ${db}-shm ${db}-journal  # with demo-app stopped; start it again afterwards`);
+    const size = formatSize((await stat(copy)).size);
+    expect(result.stdout).toContain(`[${PLUGIN}] backed up SQLite database ${db} to ${copy}: ${size}, PRAGMA integrity_check ok\n  restore with: ${restore}`);
+  });
+
+  it("with a supervisor configured, the restore command stops and starts the app with that supervisor plugin's commands", async () => {
+    const {world, env, db, backups} = await sqliteWorld({rows: 3});
+    // After the first install: v1.0.0 was installed without a service to restart.
+    await world.writeConfig({backup: {type: 'sqlite', path: DB_PATH}, supervisor: {type: 'systemd', units: ['demo-app.service', "demo-app-worker@it's.service"]}});
+    await world.publish({version: '1.1.0', migration: {command: addColumn(db)}});
+    const result = await parako(world, ['update', '--migrate', '--no-restart'], {env});
+    expectExit(result, 0);
+
+    const [name] = await backupFiles(backups);
+    const copy = join(backups, name!);
+    const restore = ((await history(world)).at(-1)?.backup as {restore: string}).restore;
+    const units = `demo-app.service 'demo-app-worker@it'\\''s.service'`;
+    expect(restore).toBe(`systemctl stop ${units} && cp ${copy} ${db} && rm -f ${db}-wal ${db}-shm ${db}-journal && systemctl start ${units}`);
+    expect(result.stdout).toContain(`restore with: ${restore}`);
   });
 
   it('a backup taken while another process inserts rows is consistent and holds every row committed before it began', async () => {
@@ -199,8 +215,10 @@ describe.skipIf(sqliteMissing !== false)(`SQLite backups before a migration${sql
     const before = await snapshotInstall(world);
     const result = await parako(world, ['update', '--migrate'], {env});
     expectExit(result, 6);
-    expect(result.stderr).toContain(db);
-    expect(result.stderr).toContain('does not exist');
+    expect(result.stderr).toContain(
+      `pre-swap hook of ${PLUGIN} failed: the backup of SQLite database ${db} failed, so the update stops before the swap: ${db} does not exist (backup.path "${DB_PATH}" in parako.json, relative to the install dir)\nno backup was taken and nothing was changed`,
+    );
+    expect(result.stderr).toContain(`next: fix what ${PLUGIN} reports above, or, knowing there is then nothing to restore, update with --no-backup`);
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     expect(await exists(join(world.dir, 'releases', 'v1.1.0'))).toBe(false);
     expect(await backupFiles(backups)).toEqual([]);
@@ -208,13 +226,36 @@ describe.skipIf(sqliteMissing !== false)(`SQLite backups before a migration${sql
     await expectUnchanged(world, before, {ignoreReleasesDirMtime: true});
   });
 
-  it('--dry-run names the plugin and the backup path, and writes nothing', async () => {
-    const {world, env, backups} = await sqliteWorld();
+  it('--dry-run names the plugin, the database and the backup path, and writes nothing', async () => {
+    const {world, env, db, backups} = await sqliteWorld();
     await world.publish({version: '1.1.0', migration: {command: 'true'}});
     const result = await parako(world, ['update', '--dry-run'], {env});
     expectExit(result, 0);
-    expect(result.stdout).toContain(`would be taken by ${PLUGIN} to ${join(backups, 'demo-app-pre-v1.1.0-<UTC time>.db')}`);
+    const path = join(backups, 'demo-app-pre-v1.1.0-<UTC time>.db');
+    expect(result.stdout).toContain(`[${PLUGIN}] would back up SQLite database ${db} with sqlite3 .backup to ${path}`);
+    expect(result.stdout).toContain(`backup: would be taken by ${PLUGIN} (SQLite database ${db}) to ${path}`);
     expect(await exists(backups)).toBe(false);
+  });
+
+  it('--dry-run warns that a missing database would stop the update', async () => {
+    const {world, env, db} = await sqliteWorld({createDb: false});
+    await world.publish({version: '1.1.0', migration: {command: 'true'}});
+    const result = await parako(world, ['update', '--dry-run'], {env});
+    expectExit(result, 0);
+    expect(result.stdout).toContain(`[${PLUGIN}] warning: ${db} does not exist (backup.path "${DB_PATH}" in parako.json, relative to the install dir); the update would stop with code 6`);
+  });
+
+  it('a backup section with a key the plugin does not know, or without path, is refused with exit 2 before anything is fetched, naming the key', async () => {
+    const {world, env} = await sqliteWorld();
+    await world.writeConfig({backup: {type: 'sqlite', path: DB_PATH, file: DB_PATH}});
+    const result = await parako(world, ['update', '--dry-run'], {env});
+    expectExit(result, 2);
+    expect(result.stderr).toMatch(/backup: .*"file"/);
+    expect(result.stdout).not.toContain('downloaded');
+    await world.writeConfig({backup: {type: 'sqlite'}});
+    const missing = await parako(world, ['update', '--dry-run'], {env});
+    expectExit(missing, 2);
+    expect(missing.stderr).toContain('backup.path: ');
   });
 
   it('a release without a migration takes no backup', async () => {

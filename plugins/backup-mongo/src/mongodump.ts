@@ -13,8 +13,6 @@ import {createGunzip} from 'node:zlib';
 
 import {type HookContext, maskUrl, outputTail, redact, shellQuote} from 'parako';
 
-export const PLUGIN = '@parako/plugin-backup-mongo';
-
 /** Every mongodump archive starts with this uint32, little-endian (mongo-tools archive/prelude). */
 const ARCHIVE_MAGIC = Buffer.from([0x6d, 0xe2, 0x99, 0x81]);
 
@@ -52,7 +50,7 @@ export async function dumpArchive(ctx: HookContext, uri: string, archive: string
     }
     if (result.code !== 0) {
       const old = /unknown option.*config/i.test(result.stderr) ? '\n  (--config needs mongodump 100.3.0 or newer: upgrade the MongoDB Database Tools)' : '';
-      throw new Error(`mongodump of ${maskUrl(uri)} failed with exit code ${result.code}${result.signal ? ` (${result.signal})` : ''}${outputTail(result.stderr, [passwordOf(uri)], 5)}${old}`);
+      throw new Error(`mongodump failed with exit code ${result.code}${result.signal ? ` (${result.signal})` : ''}${outputTail(result.stderr, [passwordOf(uri)], 5)}${old}`);
     }
   } finally {
     await rm(folder, {recursive: true, force: true});
@@ -63,7 +61,7 @@ export async function dumpArchive(ctx: HookContext, uri: string, archive: string
  * The archive must be one complete gzip stream (a truncated one fails to inflate to its end)
  * holding a mongodump archive (its magic number first). Streamed: dumps can be large.
  */
-export async function checkArchive(archive: string): Promise<void> {
+export async function checkArchive(archive: string): Promise<string> {
   let inflated = 0;
   const head: Buffer[] = [];
   const sink = new Writable({
@@ -76,10 +74,9 @@ export async function checkArchive(archive: string): Promise<void> {
   try {
     await pipeline(createReadStream(archive), createGunzip(), sink);
   } catch (error) {
-    throw new Error(`mongodump wrote ${archive}, but it is not a complete gzip stream (${(error as Error).message}); the dump was cut short`);
+    throw new Error(`what mongodump wrote is not a complete gzip stream (${(error as Error).message}); the dump was cut short`);
   }
-  if (inflated === 0) throw new Error(`mongodump wrote ${archive}, but it holds no data`);
-  if (!Buffer.concat(head).equals(ARCHIVE_MAGIC)) {
-    throw new Error(`mongodump wrote ${archive}, but it does not start like a mongodump archive (wrong magic number)`);
-  }
+  if (inflated === 0) throw new Error('what mongodump wrote holds no data');
+  if (!Buffer.concat(head).equals(ARCHIVE_MAGIC)) throw new Error('what mongodump wrote does not start like a mongodump archive (wrong magic number)');
+  return 'a complete gzip stream of a mongodump archive';
 }

@@ -7,16 +7,13 @@
  */
 import {type HookContext, maskUrl, outputTail, shellQuote} from 'parako';
 
-import type {PostgresSettings} from './settings.js';
+import type {PostgresSettings} from './provides.js';
 
-export const PLUGIN = '@parako/plugin-backup-postgres';
 /** The socket user when `backup.url` is not set (Debian's postgresql package creates it). */
 export const DEFAULT_RUN_AS = 'postgres';
 
 /** How pg_dump and pg_restore reach the database. */
 export interface Connection {
-  /** The database, for messages: its name, or the URL without its password. */
-  label: string;
   /** `--dbname=…` for pg_dump / pg_restore: a plain name, or the URL without its password. */
   dbnameArg: string;
   runAs: string | undefined;
@@ -26,16 +23,26 @@ export interface Connection {
   secret: string | undefined;
 }
 
+/**
+ * What `backup` in parako.json points at, for messages and the plan: `PostgreSQL database shop
+ * (as postgres)`, or the URL with `****` for its password. Never throws: connectionOf says what is wrong.
+ */
+export function describeDatabase(settings: PostgresSettings): string {
+  const {database, url, runAs} = settings;
+  if (url !== undefined) return `PostgreSQL database ${database === undefined ? '' : `${database} `}at ${maskUrl(url)}${runAs === undefined ? '' : ` (as ${runAs})`}`;
+  if (database === undefined) return 'PostgreSQL (no database named)';
+  return `PostgreSQL database ${database} (as ${runAs ?? DEFAULT_RUN_AS})`;
+}
+
 /** The connection `backup` in parako.json describes; throws when it names no database. */
 export function connectionOf(settings: PostgresSettings): Connection {
   if (settings.url === undefined) {
     if (settings.database === undefined) throw new Error('backup.type is "postgres" but neither backup.database nor backup.url is set in parako.json');
     const runAs = settings.runAs ?? DEFAULT_RUN_AS;
-    return {label: `database ${settings.database} (as ${runAs})`, dbnameArg: settings.database, runAs, env: libpqEnvironment(), secret: undefined};
+    return {dbnameArg: settings.database, runAs, env: libpqEnvironment(), secret: undefined};
   }
   const {url, password} = splitPassword(settings.url, settings.database);
   return {
-    label: `${url}${settings.runAs === undefined ? '' : ` (as ${settings.runAs})`}`,
     dbnameArg: url,
     runAs: settings.runAs,
     env: {...libpqEnvironment(), ...(password === undefined ? {} : {PGPASSWORD: password})},
@@ -90,20 +97,20 @@ export async function dump(ctx: HookContext, connection: Connection, file: strin
     stdoutTo: file,
   });
   if (result.code !== 0) {
-    throw new Error(`pg_dump of ${connection.label} failed with exit code ${result.code}${result.signal ? ` (${result.signal})` : ''}${outputTail(result.stderr, [connection.secret])}`);
+    throw new Error(`pg_dump failed with exit code ${result.code}${result.signal ? ` (${result.signal})` : ''}${outputTail(result.stderr, [connection.secret])}`);
   }
 }
 
 /**
  * `pg_restore --list` of the written archive: it must read as a whole custom-format archive.
- * Returns how many objects it holds. Runs as parako's user: it reads only the file.
+ * Says how many objects it holds. Runs as parako's user: it reads only the file.
  */
-export async function checkArchive(ctx: HookContext, connection: Connection, file: string): Promise<number> {
+export async function checkArchive(ctx: HookContext, connection: Connection, file: string): Promise<string> {
   const result = await ctx.exec('pg_restore', ['--list', file], {cwd: '/'});
-  if (result.code !== 0) throw new Error(`pg_restore --list cannot read the dump of ${connection.label} (exit code ${result.code})${outputTail(result.stderr, [connection.secret])}`);
+  if (result.code !== 0) throw new Error(`pg_restore --list cannot read the dump (exit code ${result.code})${outputTail(result.stderr, [connection.secret])}`);
   const lines = result.stdout.split('\n').filter((line) => line.trim() !== '');
-  if (lines.length === 0) throw new Error(`pg_restore --list shows nothing in the dump of ${connection.label}`);
-  return lines.filter((line) => !line.startsWith(';')).length;
+  if (lines.length === 0) throw new Error('pg_restore --list shows nothing in the dump');
+  return `${lines.filter((line) => !line.startsWith(';')).length} objects, checked with pg_restore --list`;
 }
 
 /**

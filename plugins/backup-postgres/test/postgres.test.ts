@@ -18,6 +18,12 @@ describe('backup.url', () => {
   });
 });
 
+describe('the connection', () => {
+  it('needs backup.database or backup.url: without either there is nothing to dump', () => {
+    expect(() => connectionOf({type: 'postgres', runAs: 'postgres'})).toThrow('neither backup.database nor backup.url is set in parako.json');
+  });
+});
+
 describe('the environment pg_dump gets', () => {
   it('is only the libpq PG* variables of parako\'s environment, by name', () => {
     const env = {PGHOST: '/run/pg', PGPORT: '5433', AWS_SECRET_ACCESS_KEY: 'x', PATH: '/bin', PGX_not: 'y'};

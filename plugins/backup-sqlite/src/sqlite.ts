@@ -4,18 +4,23 @@
  * live database, or of one in WAL mode without its -wal file, is not).
  */
 import {stat} from 'node:fs/promises';
-import {isAbsolute, join, resolve} from 'node:path';
+import {resolve} from 'node:path';
 
-import {type HookContext, type HostSettings, outputTail, shellQuote} from 'parako';
+import {type HookContext, type InstallView, outputTail, type ServiceCommands, shellQuote} from 'parako';
 
-export const PLUGIN = '@parako/plugin-backup-sqlite';
+import type {SqliteSettings} from './provides.js';
 
 /** How long sqlite3 waits for a lock held by the app before giving up (`.timeout`, ms). */
 const BUSY_TIMEOUT_MS = 10_000;
 
 /** `backup.path` is relative to the install dir. */
-export function databasePath(ctx: HookContext, path: string): string {
-  return resolve(ctx.dir, path);
+export function databasePath(dir: string, path: string): string {
+  return resolve(dir, path);
+}
+
+/** What `backup` in parako.json points at, for messages and the plan: `SQLite database /srv/app/runtime/data/app.db`. */
+export function describeDatabase(settings: SqliteSettings, install: InstallView): string {
+  return `SQLite database ${databasePath(install.dir, settings.path)}`;
 }
 
 /** A database that is not there would be created empty by sqlite3, so it is checked first. */
@@ -25,9 +30,9 @@ export async function requireDatabase(database: string, configured: string): Pro
     found = await stat(database);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    throw new Error(`the SQLite database ${database} does not exist (backup.path "${configured}" in parako.json, relative to the install dir); no backup was taken`);
+    throw new Error(`${database} does not exist (backup.path "${configured}" in parako.json, relative to the install dir)`);
   }
-  if (!found.isFile()) throw new Error(`the SQLite database ${database} (backup.path "${configured}") is not a file; no backup was taken`);
+  if (!found.isFile()) throw new Error(`${database} (backup.path "${configured}") is not a file`);
 }
 
 /**
@@ -38,66 +43,30 @@ export async function requireDatabase(database: string, configured: string): Pro
  */
 export async function backupDatabase(ctx: HookContext, database: string, copy: string): Promise<void> {
   const result = await sqlite3(ctx, database, [`.timeout ${BUSY_TIMEOUT_MS}`, 'BEGIN', 'SELECT count(*) FROM sqlite_schema', `.backup ${dotCommandArgument(copy)}`, 'COMMIT']);
-  if (result.code !== 0) throw new Error(`sqlite3 .backup of ${database} failed (exit ${result.code})${outputTail(result.stderr, [], 5)}`);
+  if (result.code !== 0) throw new Error(`sqlite3 .backup failed (exit ${result.code})${outputTail(result.stderr, [], 5)}`);
 }
 
 /** The copy must answer `PRAGMA integrity_check` with exactly "ok". */
-export async function checkIntegrity(ctx: HookContext, copy: string): Promise<void> {
+export async function checkIntegrity(ctx: HookContext, copy: string): Promise<string> {
   const result = await sqlite3(ctx, copy, ['PRAGMA integrity_check']);
   const answer = result.stdout.trim();
   if (result.code !== 0 || answer !== 'ok') {
     const problems = answer === '' ? outputTail(result.stderr, [], 5) : `: ${answer.split('\n').slice(0, 5).join('; ')}`;
     throw new Error(`the copy failed PRAGMA integrity_check (exit ${result.code})${problems}`);
   }
+  return 'PRAGMA integrity_check ok';
 }
 
 /**
  * The shell commands that put the backup back: stop the app, copy the backup over the
  * database (cp onto the existing file keeps its owner and mode), remove the -wal/-shm/-journal
- * files (SQLite would otherwise replay them onto the restored file), start the app.
+ * files (SQLite would otherwise replay them onto the restored file), start the app. The
+ * supervisor plugin says how to stop and start it; without one, the operator does.
  */
-export function restoreCommand(config: HostSettings, dir: string, backup: string, database: string): string {
+export function restoreCommand(backup: string, database: string, app: string, service?: ServiceCommands): string {
   const copyBack = [`cp ${shellQuote(backup)} ${shellQuote(database)}`, `rm -f ${['-wal', '-shm', '-journal'].map((suffix) => shellQuote(`${database}${suffix}`)).join(' ')}`];
-  const supervisor = supervisorCommands(config, dir);
-  if (supervisor === undefined) return `${copyBack.join(' && ')}  # with ${config.app} stopped; start it again afterwards`;
-  return [supervisor.stop, ...copyBack, supervisor.start].join(' && ');
-}
-
-/**
- * The fields of `supervisor` the restore command names. Read here only until supervisor
- * plugins offer stopping and starting the app themselves.
- */
-type Supervisor =
-  | {type: 'systemd'; units: string[]}
-  | {type: 'pm2'; apps: string[]; runAs?: string; home?: string}
-  | {type: 'compose'; file: string; services: string[]};
-
-function supervisorOf(config: HostSettings): Supervisor | undefined {
-  const type = config.supervisor?.type;
-  // parako validates the supervisor section's keys before any hook runs, so they are as typed here.
-  return type === 'systemd' || type === 'pm2' || type === 'compose' ? (config.supervisor as Supervisor) : undefined;
-}
-
-function supervisorCommands(config: HostSettings, dir: string): {stop: string; start: string} | undefined {
-  const supervisor = supervisorOf(config);
-  const words = (list: string[]) => list.map(shellQuote).join(' ');
-  switch (supervisor?.type) {
-    case 'systemd':
-      return {stop: `systemctl stop ${words(supervisor.units)}`, start: `systemctl start ${words(supervisor.units)}`};
-    case 'pm2': {
-      const asUser = supervisor.runAs === undefined ? '' : `runuser -u ${shellQuote(supervisor.runAs)} -- `;
-      const home = supervisor.home === undefined ? '' : `env PM2_HOME=${shellQuote(supervisor.home)} `;
-      return {stop: `${asUser}${home}pm2 stop ${words(supervisor.apps)}`, start: `${asUser}${home}pm2 start ${words(supervisor.apps)}`};
-    }
-    case 'compose': {
-      const file = shellQuote(isAbsolute(supervisor.file) ? supervisor.file : join(dir, supervisor.file));
-      // Compose v2's spelling. The compose plugin falls back to v1's `docker-compose`, which a
-      // host with only v1 must type instead; only that plugin knows which one the host has.
-      return {stop: `docker compose -f ${file} stop ${words(supervisor.services)}`, start: `docker compose -f ${file} start ${words(supervisor.services)}`};
-    }
-    default:
-      return undefined;
-  }
+  if (service === undefined) return `${copyBack.join(' && ')}  # with ${app} stopped; start it again afterwards`;
+  return [service.stop, ...copyBack, service.start].join(' && ');
 }
 
 /**
