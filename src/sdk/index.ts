@@ -28,7 +28,7 @@ export type {
 export {HOOK_POINTS} from './contract.js';
 export {defineHook, type HookContextAt} from './define-hook.js';
 export {PluginError} from './errors.js';
-export {NotSettled, type Judgement, type SettleOptions, waitUntilSettled} from './settle.js';
+export {judgeEach, NotSettled, type Judgement, type SettleOptions, waitUntilSettled} from './settle.js';
 export {formatSize, maskUrl, outputTail, redact, shellQuote} from './text.js';
 
 /** The SDK's version: its major changes only with a change that breaks plugins (CHANGELOG.md). */

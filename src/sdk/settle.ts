@@ -3,7 +3,8 @@
  * settle window. Supervisors report success as soon as they have started something (systemd
  * right after the fork, pm2 reload even when the new code crashes at start), so a release that
  * crash-loops would otherwise look restarted and fine. Each supervisor plugin supplies how to
- * look at its service and how to judge one look; the loop, the window and the timeout are here.
+ * look at its service and how to judge one look; the loop, the window and the timeout are here,
+ * and judgeEach, which makes one judgement of a service that is several units, apps or containers.
  */
 import {setTimeout as sleep} from 'node:timers/promises';
 
@@ -68,4 +69,21 @@ export async function waitUntilSettled<S>(options: SettleOptions<S>): Promise<S>
     }
     await sleep(options.pollMs, undefined, {signal: options.signal});
   }
+}
+
+/**
+ * One judgement of a service made of several items (units, apps, containers), each judged on
+ * its own and keyed by its name: the first failed item, its name in front of `why`; else the
+ * first waiting one, its name in front of `what`; else up, with every item's identity (so a
+ * restart of any one of them changes the whole).
+ */
+export function judgeEach(items: Map<string, Judgement>): Judgement {
+  let waiting: Judgement | undefined;
+  const identities: string[] = [];
+  for (const [item, judgement] of items) {
+    if (judgement.kind === 'failed') return {kind: 'failed', why: `${item}: ${judgement.why}`};
+    if (judgement.kind === 'waiting') waiting ??= {kind: 'waiting', what: judgement.what === undefined ? item : `${item}: ${judgement.what}`};
+    else identities.push(`${item} ${judgement.identity}`);
+  }
+  return waiting ?? {kind: 'up', identity: identities.join(', ')};
 }

@@ -54,13 +54,13 @@ export class ComposeProject {
 
   /** `supervisor.file`, relative to the install dir unless absolute. */
   static async open(ctx: HookContext, file: string): Promise<ComposeProject> {
-    const path = resolve(ctx.dir, file);
+    const project = projectOf(ctx.dir, file);
     try {
-      await access(path);
+      await access(project.file);
     } catch {
-      throw new Error(`the compose file ${path} (supervisor.file in ${ctx.dir}/parako.json) does not exist or cannot be read`);
+      throw new Error(`the compose file ${project.file} (supervisor.file in ${ctx.dir}/parako.json) does not exist or cannot be read`);
     }
-    return new ComposeProject(ctx, await detectCompose(ctx), path, dirname(path));
+    return new ComposeProject(ctx, await detectCompose(ctx), project.file, project.projectDir);
   }
 
   /** The command line as the operator would type it, for messages. */
@@ -101,6 +101,15 @@ export class ComposeProject {
       return `(no logs: ${(error as Error).message})`;
     }
   }
+}
+
+/**
+ * `supervisor.file` made absolute (relative to the install dir), and its directory, which
+ * parako passes as --project-directory: compose reads `.env` (the project name) from there.
+ */
+export function projectOf(installDir: string, file: string): {file: string; projectDir: string} {
+  const path = resolve(installDir, file);
+  return {file: path, projectDir: dirname(path)};
 }
 
 /** A compose error on one line, short enough for the operator's terminal. */

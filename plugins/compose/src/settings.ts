@@ -1,20 +1,17 @@
-import type {HookContext} from 'parako';
-
 /** parako.json's `supervisor` section when compose runs the app (docs/supervisors/compose.md). */
-export interface ComposeSettings {
-  type: 'compose';
-  /** The compose file, relative to the install dir unless absolute. */
-  file: string;
-  services: string[];
-  /** `restart` the containers, or `up` to apply a compose file that changed with the release. */
-  mode?: 'restart' | 'up';
-  /** How long every container must stay up after the restart. */
-  settleSeconds?: number;
-}
+import {type HookContext, z} from 'parako';
 
-/** This plugin's section, or undefined when another supervisor runs the app. */
-export function settingsOf(ctx: HookContext): ComposeSettings | undefined {
-  const supervisor = ctx.config.supervisor;
-  // parako's config schema has validated these keys before any hook runs.
-  return supervisor?.type === 'compose' ? (supervisor as unknown as ComposeSettings) : undefined;
+export const settingsSchema = z.strictObject({
+  type: z.literal('compose'),
+  file: z.string().min(1).describe('the compose file, relative to the install dir unless absolute'),
+  services: z.array(z.string().min(1)).min(1).describe("the services that run the release's code"),
+  mode: z.enum(['restart', 'up']).optional().describe('restart (default) the containers, or up to apply a compose file that changed with the release'),
+  settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every container must stay up after the restart'),
+});
+
+export type ComposeSettings = z.output<typeof settingsSchema>;
+
+/** This plugin's section, as parako validated it with settingsSchema before any hook ran (ctx.settings). */
+export function settingsOf(ctx: HookContext): ComposeSettings {
+  return settingsSchema.parse(ctx.settings);
 }

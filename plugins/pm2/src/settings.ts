@@ -1,22 +1,22 @@
-import type {HookContext} from 'parako';
-
 /** parako.json's `supervisor` section when pm2 runs the app (docs/supervisors/pm2.md). */
-export interface Pm2Settings {
-  type: 'pm2';
-  /** Apps already started with `pm2 start`. */
-  apps: string[];
-  /** The system user that owns the apps: pm2 is driven as that user. */
-  runAs?: string;
-  /** PM2_HOME of the user that owns the apps (default: that user's ~/.pm2). */
-  home?: string;
-  mode?: 'reload' | 'restart';
-  /** How long every instance must stay online after the reload. */
-  settleSeconds?: number;
-}
+import {type HookContext, z} from 'parako';
 
-/** This plugin's section, or undefined when another supervisor runs the app. */
-export function settingsOf(ctx: HookContext): Pm2Settings | undefined {
-  const supervisor = ctx.config.supervisor;
-  // parako's config schema has validated these keys before any hook runs.
-  return supervisor?.type === 'pm2' ? (supervisor as unknown as Pm2Settings) : undefined;
+export const settingsSchema = z.strictObject({
+  type: z.literal('pm2'),
+  apps: z.array(z.string().min(1)).min(1).describe('pm2 app names, of apps already started with pm2 start'),
+  runAs: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_-]*\$?$/, 'must be a system user name')
+    .optional()
+    .describe('the system user that owns the apps: pm2 is driven as that user'),
+  home: z.string().min(1).optional().describe('PM2_HOME of the user that owns the apps'),
+  mode: z.enum(['reload', 'restart']).optional().describe('reload (default): zero downtime in cluster mode; restart: stop, then start'),
+  settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every instance must stay online after the reload'),
+});
+
+export type Pm2Settings = z.output<typeof settingsSchema>;
+
+/** This plugin's section, as parako validated it with settingsSchema before any hook ran (ctx.settings). */
+export function settingsOf(ctx: HookContext): Pm2Settings {
+  return settingsSchema.parse(ctx.settings);
 }

@@ -1,17 +1,15 @@
-import type {HookContext} from 'parako';
-
 /** parako.json's `supervisor` section when systemd runs the app (docs/supervisors/systemd.md). */
-export interface SystemdSettings {
-  type: 'systemd';
-  /** The units that run the release's code: `parako-id` or `parako-id.service`. */
-  units: string[];
-  /** How long every unit must stay active after the restart. */
-  settleSeconds?: number;
-}
+import {type HookContext, z} from 'parako';
 
-/** This plugin's section, or undefined when another supervisor runs the app. */
-export function settingsOf(ctx: HookContext): SystemdSettings | undefined {
-  const supervisor = ctx.config.supervisor;
-  // parako's config schema has validated these keys before any hook runs.
-  return supervisor?.type === 'systemd' ? (supervisor as unknown as SystemdSettings) : undefined;
+export const settingsSchema = z.strictObject({
+  type: z.literal('systemd'),
+  units: z.array(z.string().min(1)).min(1).describe("the units that run the release's code: parako-id or parako-id.service"),
+  settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every unit must stay active after the restart'),
+});
+
+export type SystemdSettings = z.output<typeof settingsSchema>;
+
+/** This plugin's section, as parako validated it with settingsSchema before any hook ran (ctx.settings). */
+export function settingsOf(ctx: HookContext): SystemdSettings {
+  return settingsSchema.parse(ctx.settings);
 }

@@ -98,7 +98,7 @@ export function unitJudge(restartsBefore: number): (state: UnitState) => Judgeme
     if (crashes > 0) return failed(`systemd restarted it ${crashes} time(s) after parako's restart: its main process keeps ending (crash loop)`);
     if (state.activeState === 'failed' || state.activeState === 'inactive') return failed(`it is ${state.activeState} after parako's restart`);
     if (state.subState === 'auto-restart') return failed("its main process ended after parako's restart and systemd is about to restart it");
-    if (state.activeState !== 'active') return {kind: 'waiting', what: `${state.id} ${state.activeState}/${state.subState}`};
+    if (state.activeState !== 'active') return {kind: 'waiting', what: `${state.activeState}/${state.subState}`};
     return {kind: 'up', identity: `pid ${state.mainPid} started at ${state.mainStartedAt}`};
   };
 }

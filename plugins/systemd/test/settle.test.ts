@@ -43,7 +43,7 @@ describe('systemctl show parsing', () => {
 describe('judging a unit after the restart', () => {
   it('waits while it starts, then is up with its main process as what must not change', () => {
     const judge = unitJudge(0);
-    expect(judge(state({activeState: 'activating', subState: 'start'}))).toEqual({kind: 'waiting', what: 'app.service activating/start'});
+    expect(judge(state({activeState: 'activating', subState: 'start'}))).toEqual({kind: 'waiting', what: 'activating/start'});
     expect(judge(state())).toEqual({kind: 'up', identity: 'pid 100 started at 5000'});
     expect(judge(state({mainPid: 101, mainStartedAt: '6000'}))).toEqual({kind: 'up', identity: 'pid 101 started at 6000'});
   });
@@ -92,7 +92,8 @@ describe('restart hook', () => {
     };
     const ctx = {
       point: 'restart',
-      config: {app: 'app', keepReleases: 3, supervisor: {type: 'systemd', units: ['app', 'worker'], settleSeconds: 0.5}},
+      config: {app: 'app', keepReleases: 3, supervisor: {type: 'systemd'}},
+      settings: {type: 'systemd', units: ['app', 'worker'], settleSeconds: 0.5},
       log: {info: () => {}, warn: () => {}, error: () => {}, debug: () => {}},
       signal: new AbortController().signal,
       exec,
@@ -111,6 +112,14 @@ describe('restart hook', () => {
     const {ctx} = contextWith([show(100, 200), show(101, 201), show(101, 202)]);
     const failure = restart({ctx});
     await expect(failure).rejects.toThrow(/^worker\.service did not stay up: it restarted within 0\.5 s of coming up \(crash loop\?\)\nstate: active \(running\), main pid 202, [^\n]*\njournalctl -u worker\.service --no-pager -n 20:\n {2}worker\.service: a journal line$/);
+    await expect(failure).rejects.not.toThrow(/app\.service did not/);
+  });
+
+  it('names the unit that failed, with its own reason, and not the one that runs', async () => {
+    const workerFailed = show(101, 201).replace('Id=worker.service\nLoadState=loaded\nActiveState=active\nSubState=running', 'Id=worker.service\nLoadState=loaded\nActiveState=failed\nSubState=failed');
+    const {ctx} = contextWith([show(100, 200), workerFailed]);
+    const failure = restart({ctx});
+    await expect(failure).rejects.toThrow(/^worker\.service did not stay up: it is failed after parako's restart\nstate: failed \(failed\)/);
     await expect(failure).rejects.not.toThrow(/app\.service did not/);
   });
 });

@@ -7,7 +7,9 @@
  *
  *   "supervisor": {"type": "compose", "file": "runtime/compose.yaml", "services": ["app"], "mode": "restart"}
  */
-import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilSettled} from 'parako';
+import {isDeepStrictEqual} from 'node:util';
+
+import {defineHook, type HookContext, type Judgement, judgeEach, NotSettled, waitUntilSettled} from 'parako';
 
 import {ComposeProject} from '../compose.js';
 import {type ContainerState, describe, inspectContainers, judge} from '../containers.js';
@@ -22,7 +24,6 @@ type Services = Map<string, string[]>; // service -> container ids
 
 export default defineHook('restart', async ({ctx}) => {
   const settings = settingsOf(ctx);
-  if (settings === undefined) return; // another supervisor's plugin restarts the service
   const started = Date.now();
   const settleSeconds = settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
   const compose = await ComposeProject.open(ctx, settings.file);
@@ -99,25 +100,23 @@ function idsOf(containers: Map<string, ContainerState[]>): Services {
  * that dies, or starts again, throws ServiceDown. Bounded by ctx.signal (the hook's timeout).
  */
 async function settle(ctx: HookContext, services: Services, startedBefore: Map<string, number>, settleMs: number): Promise<void> {
-  const judgeEach = (states: Map<string, ContainerState>): Array<{service: string; container: ContainerState; judgement: Judgement}> =>
+  const judgeContainers = (states: Map<string, ContainerState>): Array<{service: string; container: ContainerState; judgement: Judgement}> =>
     [...services].flatMap(([service, ids]) =>
       ids.map((id) => {
         const container = states.get(id)!;
-        return {service, container, judgement: judgeContainer(service, container, startedBefore.get(id))};
+        return {service, container, judgement: judgeContainer(container, startedBefore.get(id))};
       }),
     );
-  // Each container's start time when all were first up: one that started again since restarted.
+  // Each container's judgement when all were first up: one judged otherwise since has restarted or stopped.
   let cameUp: Map<string, Judgement> | undefined;
   try {
     await waitUntilSettled({
       observe: () => inspectContainers(ctx, [...services.values()].flat()),
       judge(states) {
-        const judged = judgeEach(states);
-        const judgements = judged.map(({judgement}) => judgement);
-        const notUp = judgements.find((judgement) => judgement.kind === 'failed') ?? judgements.find((judgement) => judgement.kind === 'waiting');
-        if (notUp !== undefined) return notUp;
-        cameUp ??= new Map(judged.map(({container, judgement}) => [container.id, judgement]));
-        return {kind: 'up', identity: judgements.map(identityOf).join(' ')};
+        const judged = new Map(judgeContainers(states).map(({container, judgement}) => [container.name, judgement]));
+        const judgement = judgeEach(judged);
+        if (judgement.kind === 'up') cameUp ??= judged;
+        return judgement;
       },
       settleMs,
       pollMs: POLL_MS,
@@ -126,26 +125,21 @@ async function settle(ctx: HookContext, services: Services, startedBefore: Map<s
     });
   } catch (error) {
     if (!(error instanceof NotSettled)) throw error;
-    // The container judged failed in the last look (its reason names it); else, when the settle
-    // window caught a restart, the one no longer up since the start it came up with.
-    const judged = judgeEach(error.state as Map<string, ContainerState>);
-    const failed = judged.find(({judgement}) => judgement.kind === 'failed');
-    if (failed !== undefined) throw new ServiceDown(failed.service, error.why);
-    const {service, container} = judged.find(({container, judgement}) => identityOf(judgement) !== identityOf(cameUp?.get(container.id))) ?? judged[0]!;
-    throw new ServiceDown(service, `${error.why}: container ${container.name} is ${describe(container)}`);
+    // The container judged failed in the last look; else, when the settle window caught a
+    // restart, the first one no longer judged as it came up.
+    const judged = judgeContainers(error.state as Map<string, ContainerState>);
+    const {service, container, judgement} =
+      judged.find(({judgement}) => judgement.kind === 'failed') ?? judged.find(({container, judgement}) => !isDeepStrictEqual(judgement, cameUp?.get(container.name))) ?? judged[0]!;
+    const state = `container ${container.name} is ${describe(container)}`;
+    throw new ServiceDown(service, judgement.kind === 'failed' ? state : `${error.why}: ${state}`);
   }
 }
 
 /** One container in one look, by containers.ts's judge; its identity is when it started. */
-function judgeContainer(service: string, container: ContainerState, startedBefore: number | undefined): Judgement {
+function judgeContainer(container: ContainerState, startedBefore: number | undefined): Judgement {
   const verdict = judge(container, startedBefore);
   if (verdict.up) return {kind: 'up', identity: `${container.id}@${container.startedAt}`};
-  if (verdict.failed) return {kind: 'failed', why: `container ${container.name} is ${verdict.state}`};
-  return {kind: 'waiting', what: `${service}: ${verdict.state}`};
-}
-
-function identityOf(judgement: Judgement | undefined): string | undefined {
-  return judgement?.kind === 'up' ? judgement.identity : undefined;
+  return verdict.failed ? {kind: 'failed', why: verdict.state} : {kind: 'waiting', what: verdict.state};
 }
 
 function indent(text: string): string {

@@ -4,7 +4,9 @@
  * online with a new pid, and still the same process after a settle window (a crash loop is a
  * failure).
  */
-import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilSettled} from 'parako';
+import {isDeepStrictEqual} from 'node:util';
+
+import {defineHook, type HookContext, type Judgement, judgeEach, NotSettled, waitUntilSettled} from 'parako';
 
 import {count, Pm2, type Pm2Instance} from '../pm2.js';
 import {type Pm2Settings, settingsOf} from '../settings.js';
@@ -25,7 +27,6 @@ type Apps = Map<string, Pm2Instance[]>;
 
 export default defineHook('restart', async ({ctx}) => {
   const settings = settingsOf(ctx);
-  if (settings === undefined) return; // another supervisor's plugin restarts the service
   await restartApps(ctx, settings, {settleMs: (settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS) * 1000, pollMs: 500, retryMs: 1000});
 });
 
@@ -71,8 +72,8 @@ async function runningPids(pm2: Pm2, apps: string[]): Promise<Map<string, Set<nu
  * before, and stays the same process for the settle window. Bounded by ctx.signal (the hook's timeout).
  */
 async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number>>, timing: Timing): Promise<Apps> {
-  const judgeEach = (apps: Apps): Array<[string, Judgement]> => [...apps].map(([app, instances]) => [app, judgeApp(app, instances, before.get(app)!)]);
-  // Each app's processes when all were first up: an app whose processes changed since restarted.
+  const judgeApps = (apps: Apps): Map<string, Judgement> => new Map([...apps].map(([app, instances]) => [app, judgeApp(instances, before.get(app)!)]));
+  // Each app's judgement when all were first up: an app judged otherwise since has restarted or stopped.
   let cameUp: Map<string, Judgement> | undefined;
   try {
     return await waitUntilSettled({
@@ -81,12 +82,10 @@ async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number
         return new Map([...before.keys()].map((app) => [app, instancesOf(listed, app)]));
       },
       judge(apps) {
-        const judged = judgeEach(apps);
-        const judgements = judged.map(([, judgement]) => judgement);
-        const notUp = judgements.find((judgement) => judgement.kind === 'failed') ?? judgements.find((judgement) => judgement.kind === 'waiting');
-        if (notUp !== undefined) return notUp;
-        cameUp ??= new Map(judged);
-        return {kind: 'up', identity: judgements.map(identityOf).join(' ')};
+        const judged = judgeApps(apps);
+        const judgement = judgeEach(judged);
+        if (judgement.kind === 'up') cameUp ??= judged;
+        return judgement;
       },
       settleMs: timing.settleMs,
       pollMs: timing.pollMs,
@@ -97,11 +96,11 @@ async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number
     if (!(error instanceof NotSettled)) throw error;
     const apps = error.state as Apps;
     // The app judged failed in the last look; else, when the settle window caught a restart,
-    // the one no longer up with the processes it came up with.
-    const judged = judgeEach(apps);
-    const failed = judged.find(([, judgement]) => judgement.kind === 'failed');
-    const [app] = failed ?? judged.find(([app, judgement]) => identityOf(judgement) !== identityOf(cameUp?.get(app))) ?? judged[0]!;
-    throw await failure(pm2, app, `did not stay up: ${error.why}`, apps.get(app));
+    // the first one no longer judged as it came up.
+    const judged = [...judgeApps(apps)];
+    const [app, judgement] =
+      judged.find(([, judgement]) => judgement.kind === 'failed') ?? judged.find(([app, judgement]) => !isDeepStrictEqual(judgement, cameUp?.get(app))) ?? judged[0]!;
+    throw await failure(pm2, app, `did not stay up: ${judgement.kind === 'failed' ? judgement.why : error.why}`, apps.get(app));
   }
 }
 
@@ -109,18 +108,14 @@ async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number
  * One app in one look: up once every instance is online with a new pid, its identity the
  * instances' pids and restart counts; failed when pm2 gave up on it or no longer lists it.
  */
-function judgeApp(app: string, instances: Pm2Instance[], oldPids: Set<number>): Judgement {
+function judgeApp(instances: Pm2Instance[], oldPids: Set<number>): Judgement {
   if (instances.length === 0) return {kind: 'failed', why: 'pm2 no longer lists it (deleted during the restart?)'};
   const gaveUp = instances.find((instance) => instance.status === 'errored' || instance.status === 'stopped');
   if (gaveUp !== undefined) return {kind: 'failed', why: `pm2 shows it ${gaveUp.status}`};
   const old = instances.find((instance) => !isNewAndOnline(instance, oldPids));
-  if (old !== undefined) return {kind: 'waiting', what: `${app} instance ${old.id} ${old.status === 'online' ? 'still on its old pid' : old.status}`};
+  if (old !== undefined) return {kind: 'waiting', what: `instance ${old.id} ${old.status === 'online' ? 'still on its old pid' : old.status}`};
   // Same processes, same restart counts: nothing crashed in between.
   return {kind: 'up', identity: instances.map((instance) => `${instance.id}:${instance.pid}:${instance.restarts}`).join(',')};
-}
-
-function identityOf(judgement: Judgement | undefined): string | undefined {
-  return judgement?.kind === 'up' ? judgement.identity : undefined;
 }
 
 /** The instances of one app; "_old_<id>" entries are processes a reload is still stopping. */

@@ -2,7 +2,9 @@
  * The systemd supervisor (docs/supervisors/systemd.md): restart the units, then wait until each
  * is active and stays so for the settle window.
  */
-import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilSettled} from 'parako';
+import {isDeepStrictEqual} from 'node:util';
+
+import {defineHook, type HookContext, type Judgement, judgeEach, NotSettled, waitUntilSettled} from 'parako';
 
 import {settingsOf} from '../settings.js';
 import {describeState, journalExcerpt, showUnits, type UnitState, unitJudge} from '../systemctl.js';
@@ -11,11 +13,7 @@ export const DEFAULT_SETTLE_SECONDS = 5;
 const POLL_MS = 250;
 
 export default defineHook('restart', async ({ctx}) => {
-  const settings = settingsOf(ctx);
-  if (settings === undefined) return; // another supervisor's plugin restarts the service
-  const {units} = settings;
-  const settleSeconds = settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
-
+  const {units, settleSeconds = DEFAULT_SETTLE_SECONDS} = settingsOf(ctx);
   const before = await checkInstalled(ctx, units);
   await clearStartLimit(ctx, units);
   await restart(ctx, units);
@@ -69,18 +67,17 @@ async function restart(ctx: HookContext, units: string[]): Promise<void> {
 async function settle(ctx: HookContext, before: UnitState[], settleMs: number): Promise<UnitState[]> {
   const units = before.map((state) => state.unit);
   const judges = before.map((state) => unitJudge(state.nRestarts));
-  const judgeEach = (states: UnitState[]): Judgement[] => states.map((state, i) => judges[i]!(state));
-  // Each unit's main process when all were first up: a unit whose process changed since restarted.
-  let cameUp: Judgement[] | undefined;
+  const judgeUnits = (states: UnitState[]): Map<string, Judgement> => new Map(states.map((state, i) => [state.id, judges[i]!(state)]));
+  // Each unit's judgement when all were first up: a unit judged otherwise since has restarted or stopped.
+  let cameUp: Map<string, Judgement> | undefined;
   try {
     return await waitUntilSettled({
       observe: () => showUnits(ctx, units),
       judge(states) {
-        const judgements = judgeEach(states);
-        const notUp = judgements.find((judgement) => judgement.kind === 'failed') ?? judgements.find((judgement) => judgement.kind === 'waiting');
-        if (notUp !== undefined) return notUp;
-        cameUp ??= judgements;
-        return {kind: 'up', identity: judgements.map(identityOf).join(', ')};
+        const judged = judgeUnits(states);
+        const judgement = judgeEach(judged);
+        if (judgement.kind === 'up') cameUp ??= judged;
+        return judgement;
       },
       settleMs,
       pollMs: POLL_MS,
@@ -91,7 +88,7 @@ async function settle(ctx: HookContext, before: UnitState[], settleMs: number): 
     if (!(error instanceof NotSettled)) throw error;
     const states = error.state as UnitState[];
     const reports = await Promise.all(
-      culprits(states, judgeEach(states), cameUp, error.why).map(({state, why}) => unitReport(ctx, state, `${state.id} did not stay up: ${why}`)),
+      culprits(states, judgeUnits(states), cameUp, error.why).map(({state, why}) => unitReport(ctx, state, `${state.id} did not stay up: ${why}`)),
     );
     throw new Error(reports.join('\n'));
   }
@@ -99,20 +96,16 @@ async function settle(ctx: HookContext, before: UnitState[], settleMs: number): 
 
 /**
  * The units a failure is about, each with its reason: those judged failed in the last look;
- * else, when the settle window caught a restart, those no longer up with the process they came up with.
+ * else, when the settle window caught a restart, those no longer up as they came up.
  */
-function culprits(states: UnitState[], judgements: Judgement[], cameUp: Judgement[] | undefined, why: string): Array<{state: UnitState; why: string}> {
-  const failed = states.flatMap((state, i) => {
-    const judgement = judgements[i]!;
+function culprits(states: UnitState[], judged: Map<string, Judgement>, cameUp: Map<string, Judgement> | undefined, why: string): Array<{state: UnitState; why: string}> {
+  const failed = states.flatMap((state) => {
+    const judgement = judged.get(state.id)!;
     return judgement.kind === 'failed' ? [{state, why: judgement.why}] : [];
   });
   if (failed.length > 0) return failed;
-  const changed = states.filter((state, i) => identityOf(judgements[i]) !== identityOf(cameUp?.[i]));
+  const changed = states.filter((state) => !isDeepStrictEqual(judged.get(state.id), cameUp?.get(state.id)));
   return (changed.length > 0 ? changed : states).map((state) => ({state, why}));
-}
-
-function identityOf(judgement: Judgement | undefined): string | undefined {
-  return judgement?.kind === 'up' ? judgement.identity : undefined;
 }
 
 /** What went wrong with the unit, its state, and its last journal lines. */
