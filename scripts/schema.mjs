@@ -1,11 +1,15 @@
-// Regenerates docs/parako.schema.json from the config schema in src/core/config.ts (run after
-// `npm run build`); test/unit/config.test.ts fails when the published file is out of date.
+// Regenerates docs/parako.schema.json (run after `npm run build`): the core's keys from
+// src/core/config.ts, and the sections the first-party plugins own, from their providers
+// (src/hooks/editor-schema.ts). test/unit/config.test.ts fails when the file is out of date.
 import {writeFile} from 'node:fs/promises';
+import {register} from 'node:module';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
-import {configJsonSchema} from '../dist/core/config.js';
+// The plugins' providers import 'parako', which the CLI resolves to this checkout (bin/resolve-parako.js).
+register('../bin/resolve-parako.js', import.meta.url);
+const {editorSchema, sectionsOfPackage} = await import('../dist/hooks/editor-schema.js');
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-await writeFile(join(root, 'docs', 'parako.schema.json'), JSON.stringify(configJsonSchema(), null, 2) + '\n');
+await writeFile(join(root, 'docs', 'parako.schema.json'), JSON.stringify(editorSchema(await sectionsOfPackage(root)), null, 2) + '\n');
 console.log('docs/parako.schema.json written');

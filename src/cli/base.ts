@@ -1,13 +1,15 @@
 import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+
 import {Command, Flags, type Interfaces} from '@oclif/core';
 
-import {type HostConfig, loadConfig} from '../core/config.js';
+import {CONFIG_FILE, type HostConfig, loadConfig} from '../core/config.js';
 import {exitCodeOf, messageOf, ParakoError, UsageError} from '../core/errors.js';
 import {createHttpClient} from '../core/http.js';
 import {DEFAULT_DIR, Layout, refuseSourceInstall} from '../core/layout.js';
 import {createLogger, LOG_LEVELS, type Logger, type LogLevel} from '../core/logger.js';
 import type {OperationEnv, OperationResult} from '../core/operation.js';
-import {discoverHooks, HookRunner} from '../hooks/runner.js';
+import {discoverHooks, discoverProviders, HookRunner} from '../hooks/runner.js';
 import {trustReport, UNCHECKED_PLUGINS_ENV} from '../hooks/plugin-trust.js';
 import {unloadedPlugins} from '../hooks/store.js';
 import {printResult} from './print-result.js';
@@ -71,7 +73,7 @@ export abstract class ParakoCommand extends Command {
       layout,
       config,
       log,
-      hooks: await this.hookRunner(config, log),
+      hooks: await this.hookRunner(config, log, join(layout.dir, CONFIG_FILE)),
       http: createHttpClient(),
       out: this.terminal,
       signal: this.abort.signal,
@@ -83,7 +85,7 @@ export abstract class ParakoCommand extends Command {
     return createLogger({level: flags['log-level'], file: toFile ? layout.logFile : undefined}).child({command: this.id});
   }
 
-  protected async hookRunner(config: HostConfig, log: Logger): Promise<HookRunner> {
+  protected async hookRunner(config: HostConfig, log: Logger, configFile: string): Promise<HookRunner> {
     const unloaded = await unloadedPlugins(this.config.dataDir, new Set(this.config.plugins.keys()));
     // The run's log keeps what its stderr said: plugins were loaded unchecked.
     if (trustReport(this.config.dataDir).unchecked) log.warn({env: UNCHECKED_PLUGINS_ENV}, 'plugins were loaded without checking who can change their files');
@@ -96,14 +98,17 @@ export abstract class ParakoCommand extends Command {
       ),
       ...(unloaded.problem === undefined ? [] : [unloaded.problem]),
     ];
-    return new HookRunner(discoverHooks(this.config), {
+    const runner = new HookRunner(discoverHooks(this.config), {
       log,
       config,
+      providers: discoverProviders(this.config),
       order: config.hooks?.order,
       timeoutSeconds: config.hooks?.timeoutSeconds,
       broken: broken.length > 0 ? broken.join('; ') : undefined,
       brokenNext: refused === undefined ? undefined : `${refused.refused!.fix}, then run this again; or remove the plugin: parako plugins uninstall ${refused.plugin}. Nothing was changed`,
     });
+    await runner.prepare(configFile);
+    return runner;
   }
 
   private errorResult(error: unknown): OperationResult {

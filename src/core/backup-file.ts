@@ -3,6 +3,7 @@ import {mkdir, mkdtemp, open, rename, rm} from 'node:fs/promises';
 import {basename, dirname, isAbsolute, join} from 'node:path';
 
 import type {HookContext} from '../hooks/context.js';
+import type {BackupFiles} from '../sdk/provider.js';
 import {HookError} from './errors.js';
 import {fsyncDir} from './fsync.js';
 import {describeUnsafe, findUnsafeFolder} from './safe-dir.js';
@@ -106,4 +107,18 @@ export async function prepareBackupFile(input: BackupName): Promise<BackupTarget
 function requireSafeFolder(folder: string): void {
   const unsafe = findUnsafeFolder(folder);
   if (unsafe !== undefined) throw new Error(`backupDir ${folder} is not safe for root to write in: ${describeUnsafe(unsafe)}; nothing was dumped`);
+}
+
+/**
+ * `ctx.backups` for one plugin at one point: where backups go, the folder check, and the
+ * private file a backup tool writes (src/sdk/provider.ts, BackupFiles).
+ */
+export function backupFiles(ctx: Pick<HookContext, 'dir' | 'config' | 'point' | 'app' | 'to'>, plugin: string): BackupFiles {
+  const name = {dir: ctx.dir, backupDir: ctx.config.backupDir, app: ctx.app, version: ctx.to.version};
+  return {
+    folder: backupFolder(name),
+    checkFolder: () => refuseUnsafeBackupDir(ctx, plugin),
+    pathFor: (ext, at) => backupPath({...name, ext, at}),
+    prepare: (ext) => prepareBackupFile({...name, ext}),
+  };
 }

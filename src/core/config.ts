@@ -115,34 +115,13 @@ function topLevelAlternatives(pattern: string): string[] {
   return alternatives;
 }
 
-const supervisorSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('systemd'),
-    units: z.array(nonEmpty).min(1),
-    settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every unit must stay active after the restart'),
-  }),
-  z.strictObject({
-    type: z.literal('pm2'),
-    apps: z.array(nonEmpty).min(1),
-    runAs: userName.optional(),
-    home: nonEmpty.optional().describe('PM2_HOME of the user that owns the apps'),
-    mode: z.enum(['reload', 'restart']).optional(),
-    settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every instance must stay online after the reload'),
-  }),
-  z.strictObject({
-    type: z.literal('compose'),
-    file: nonEmpty,
-    services: z.array(nonEmpty).min(1),
-    mode: z.enum(['restart', 'up']).optional(),
-    settleSeconds: z.number().nonnegative().max(600).optional().describe('how long every container must stay up after the restart'),
-  }),
-]);
-
-const backupSchema = z.discriminatedUnion('type', [
-  z.strictObject({type: z.literal('postgres'), database: nonEmpty.optional(), url: nonEmpty.optional(), runAs: userName.optional()}),
-  z.strictObject({type: z.literal('mongo'), uri: nonEmpty}),
-  z.strictObject({type: z.literal('sqlite'), path: nonEmpty}),
-]);
+// The sections a plugin owns: the core reads only `type` (which plugin acts on it) and leaves
+// the rest to that plugin's settings schema, checked when the plugins are prepared
+// (src/hooks/runner.ts, prepare; docs/architecture.md §6).
+const pluginSection = (what: string) =>
+  z.looseObject({type: nonEmpty.describe(`which ${what} plugin acts: its parako.actsWhen value (parako hooks lists them)`)});
+const supervisorSchema = pluginSection('supervisor');
+const backupSchema = pluginSection('backup');
 
 const hookPointSchema = z.enum(HOOK_POINTS);
 
@@ -184,7 +163,7 @@ export const hostConfigSchema = z.strictObject({
       maxEntries: z.number().int().positive().optional(),
     })
     .optional(),
-  plugins: z.record(z.string(), z.unknown()).optional().describe('settings for in-house plugins, keyed by plugin name'),
+  plugins: z.record(z.string(), z.unknown()).optional().describe('settings of other plugins, keyed by package name; each plugin validates its own'),
 });
 
 export type HostConfig = z.output<typeof hostConfigSchema>;

@@ -28,7 +28,7 @@ export function hookContext(
       state.records[key] = value;
     },
     say: (message) => env.out.say(message),
-  } satisfies Omit<HookContext, 'log' | 'point'>;
+  } satisfies Omit<HookContext, 'log' | 'point' | 'backups' | 'settings' | 'supervisor'>;
 }
 
 export function releaseRef(env: OperationEnv, version: string, manifest?: ReleaseManifest): Release {

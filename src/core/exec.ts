@@ -39,7 +39,7 @@ export async function execCommand(
   const ids = options.runAs === undefined ? undefined : lookupUser(options.runAs);
   const env = ids === undefined ? {...process.env, ...options.env} : runAsEnvironment(options.runAs!, ids, options.env);
   options.log.info({program: command, args, runAs: options.runAs, cwd: options.cwd}, 'exec');
-  // Node's uid/gid switch drops every supplementary group (a pm2 user in group docker would
+  // Node's uid/gid switch drops every supplementary group (an app user in a group such as docker would
   // lose it); setpriv from util-linux sets the user's groups as a login would.
   const viaSetpriv = ids !== undefined && SETPRIV !== undefined;
   const [program, argv] = viaSetpriv ? [SETPRIV!, [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--init-groups', '--', command, ...args]] : [command, args];

@@ -1,6 +1,7 @@
 import semver from 'semver';
 
 import {backupOf} from './context.js';
+import type {BackupRecord} from './history.js';
 import {listRetained} from './layout.js';
 import type {OperationEnv} from './operation.js';
 import {planPrune} from './prune.js';
@@ -12,7 +13,8 @@ export interface PlanData {
   notes: string;
   breaking: string[];
   migration: {command: string; reverse?: string; runs: boolean} | null;
-  backup: {plugin: string; path?: string; wanted: boolean} | null;
+  /** `what`: what the plugin backs up (`PostgreSQL database shop`), as it describes it. */
+  backup: {plugin: string; what?: string; path?: string; wanted: boolean} | null;
   restart: string[];
   health: string | null;
   prune: string[];
@@ -39,7 +41,7 @@ export async function describePlan(
     notes: to.notes,
     breaking: to.breaking,
     migration: to.migration === null ? null : {...to.migration, runs: input.options.migrate},
-    backup: config.backup === undefined ? null : {plugin: recorded?.plugin ?? `@parako/plugin-backup-${config.backup.type}`, path: recorded?.path, wanted},
+    backup: backupPlan(env, recorded, wanted),
     restart: !input.options.restart ? [] : restartTargets(env),
     health: input.options.restart ? config.health?.url ?? null : null,
     prune,
@@ -50,7 +52,7 @@ export async function describePlan(
   if (data.migration === null) lines.push('migration: none');
   else lines.push(`migration: ${data.migration.command}${data.migration.runs ? ' (parako runs it: --migrate)' : ' (printed for you to run; --migrate runs it)'}${data.migration.reverse ? `; reverse: ${data.migration.reverse}` : '; no reverse declared'}`);
   if (data.backup === null) lines.push(`backup: none configured${to.migration !== null ? ' (warning: this release migrates the database)' : ''}`);
-  else lines.push(`backup: ${data.backup.wanted ? `would be taken by ${data.backup.plugin}${data.backup.path ? ` to ${data.backup.path}` : ''}` : `not taken (${input.options.backup === false ? '--no-backup' : 'no migration'})`}`);
+  else lines.push(`backup: ${data.backup.wanted ? `would be taken by ${data.backup.plugin}${data.backup.what === undefined ? '' : ` of ${data.backup.what}`}${data.backup.path ? ` to ${data.backup.path}` : ''}` : `not taken (${input.options.backup === false ? '--no-backup' : 'no migration'})`}`);
   lines.push(`restart: ${data.restart.length > 0 ? data.restart.join(', ') : input.options.restart ? 'no supervisor configured' : 'skipped (--no-restart)'}`);
   if (data.health !== null) lines.push(`health: ${data.health} within ${config.health?.timeoutSeconds} s, rollback if unhealthy`);
   lines.push(`prune: ${data.prune.length > 0 ? data.prune.map((v) => `v${v}`).join(', ') : 'nothing'}`);
@@ -58,15 +60,14 @@ export async function describePlan(
   return {text: lines.join('\n'), data};
 }
 
+/** What the supervisor plugin says a restart restarts (one line per unit, app or service it restarts). */
 function restartTargets(env: OperationEnv): string[] {
-  const supervisor = env.config.supervisor;
-  if (supervisor === undefined) return [];
-  switch (supervisor.type) {
-    case 'systemd':
-      return supervisor.units.map((u) => `systemd unit ${u}`);
-    case 'pm2':
-      return supervisor.apps.map((a) => `pm2 app ${a}`);
-    case 'compose':
-      return supervisor.services.map((s) => `compose service ${s}`);
-  }
+  return env.hooks.supervisorView({app: env.config.app, dir: env.layout.dir})?.describe() ?? [];
+}
+
+/** Which plugin would back up what; the plugin's own record (its path) when it made one. */
+function backupPlan(env: OperationEnv, recorded: BackupRecord | null, wanted: boolean): PlanData['backup'] {
+  if (env.config.backup === undefined) return null;
+  const view = env.hooks.backupView({app: env.config.app, dir: env.layout.dir});
+  return {plugin: recorded?.plugin ?? view?.plugin ?? `the plugin for backup.type "${env.config.backup.type}"`, ...(view === undefined ? {} : {what: view.describe}), path: recorded?.path, wanted};
 }

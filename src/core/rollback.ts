@@ -192,7 +192,7 @@ export async function autoRollback(
 
 /**
  * A first install whose service did not come up: usually the service is not set up yet (no
- * unit file, no pm2 app), not a bad release. There is nothing to go back to, so current stays
+ * service defined in the supervisor yet), not a bad release. There is nothing to go back to, so current stays
  * on the release; the history line has no `from`, which keeps the version off the bad list
  * (history.ts badVersions), so the next `update` does not skip the only release.
  */

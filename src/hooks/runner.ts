@@ -2,9 +2,11 @@ import type {Config, Interfaces} from '@oclif/core';
 import {ModuleLoader} from '@oclif/core';
 
 import {HOOK_POINTS, type HookPoint, type HostConfig} from '../core/config.js';
-import {HookError, messageOf} from '../core/errors.js';
+import {ConfigError, HookError, messageOf} from '../core/errors.js';
+import {backupFiles} from '../core/backup-file.js';
 import {execCommand} from '../core/exec.js';
 import {PluginError} from '../sdk/errors.js';
+import type {InstallView, Provider, SchemaIssue, SupervisorView} from '../sdk/provider.js';
 import type {Logger} from '../core/logger.js';
 import {actsWhen, type Verdict} from './acts-when.js';
 import type {HookContext, HookFunction} from './context.js';
@@ -71,6 +73,32 @@ export function discoverHooks(config: Config): HookImplementation[] {
   return found;
 }
 
+/** One plugin's provider module (`parako.provides` in its package.json): settings and capabilities. */
+export interface ProviderImplementation {
+  plugin: string;
+  actsWhen?: unknown;
+  load(): Promise<Provider>;
+}
+
+/** The provider modules of every plugin oclif loaded. */
+export function discoverProviders(config: Config): ProviderImplementation[] {
+  const found: ProviderImplementation[] = [];
+  for (const plugin of config.plugins.values()) {
+    const parako: unknown = plugin.pjson.parako;
+    const target = parako !== null && typeof parako === 'object' ? (parako as {provides?: unknown}).provides : undefined;
+    if (typeof target !== 'string') continue;
+    found.push({plugin: plugin.name, actsWhen: declarationOf(plugin.pjson), load: async () => loadProvider(plugin, target)});
+  }
+  return found;
+}
+
+async function loadProvider(plugin: Interfaces.Plugin, target: string): Promise<Provider> {
+  const {module} = await ModuleLoader.loadWithData<Record<string, unknown>>(plugin, target);
+  const provider = module.default;
+  if (provider === null || typeof provider !== 'object') throw new Error(`${target} of ${plugin.name} has no default export made with defineProvider`);
+  return provider as Provider;
+}
+
 function declarationOf(pjson: Interfaces.PJSON): unknown {
   const parako: unknown = pjson.parako;
   return parako !== null && typeof parako === 'object' ? (parako as {actsWhen?: unknown}).actsWhen : undefined;
@@ -115,13 +143,23 @@ export interface HookRunnerOptions {
   brokenNext?: string;
   order?: string[];
   timeoutSeconds?: Partial<Record<HookPoint, number>>;
+  /** Provider modules (settings, capabilities); loaded by prepare() for the plugins that act. */
+  providers?: ProviderImplementation[];
+}
+
+/** A provider that acts on this host, loaded, with its validated settings. */
+interface ActiveProvider {
+  plugin: string;
+  provider: Provider;
+  settings: unknown;
 }
 
 /** The part of a context the pipeline provides; the runner adds the per-plugin parts. */
-export type BaseContext = Omit<HookContext, 'log' | 'signal' | 'point'> & {signal: AbortSignal};
+export type BaseContext = Omit<HookContext, 'log' | 'signal' | 'point' | 'backups' | 'settings' | 'supervisor'> & {signal: AbortSignal};
 
 export class HookRunner {
   private readonly hooks: Array<{hook: HookImplementation; verdict: Verdict}>;
+  private active: ActiveProvider[] = [];
 
   constructor(hooks: HookImplementation[], private readonly options: HookRunnerOptions) {
     this.hooks = orderHooks(hooks, options.order).map((hook) => ({hook, verdict: actsWhen(hook.actsWhen, options.config)}));
@@ -149,6 +187,86 @@ export class HookRunner {
   /** Plugins whose `actsWhen` declaration cannot be read: no point but notify runs while one is loaded. */
   problems(): Array<{plugin: string; why: string}> {
     return this.plugins().flatMap(({plugin, verdict}) => (!verdict.acts && verdict.problem === true ? [{plugin, why: verdict.why}] : []));
+  }
+
+  /**
+   * Loads the provider of every plugin that acts with this parako.json and has each validate
+   * its own section, and checks that some plugin acts on `supervisor.type` and `backup.type`.
+   * Throws a ConfigError (exit 2) naming every key at fault, before anything is fetched.
+   */
+  async prepare(file: string): Promise<void> {
+    const config = this.options.config;
+    if (config === null) return;
+    const problems: string[] = [];
+    // A plugin the store lists but that was not loaded may be the one: the gating points say so (exit 6).
+    for (const key of this.options.broken === undefined ? (['supervisor', 'backup'] as const) : []) {
+      const type = config[key]?.type;
+      if (type === undefined) continue;
+      const known = this.declaredValues(`${key}.type`);
+      if (!known.includes(type)) {
+        problems.push(`${key}.type: no installed plugin acts on "${type}" (${known.length === 0 ? 'none acts on any' : `plugins act on ${known.map((value) => `"${value}"`).join(', ')}`}; parako hooks lists them)`);
+      }
+    }
+    const active: ActiveProvider[] = [];
+    for (const implementation of this.options.providers ?? []) {
+      const verdict = actsWhen(implementation.actsWhen, config);
+      if (!verdict.acts) continue;
+      let provider: Provider;
+      try {
+        provider = await implementation.load();
+      } catch (error) {
+        throw new HookError('pre-download', implementation.plugin, `plugin ${implementation.plugin} cannot be loaded: ${messageOf(error)}`, {
+          next: `reinstall it, or remove it with parako plugins uninstall ${implementation.plugin}`,
+        });
+      }
+      const declared = provider.settings;
+      if (declared === undefined) {
+        active.push({plugin: implementation.plugin, provider, settings: undefined});
+        continue;
+      }
+      const section = sectionAt(config, declared.key);
+      if (section === undefined && declared.required === false) {
+        active.push({plugin: implementation.plugin, provider, settings: undefined});
+        continue;
+      }
+      const result = await declared.schema['~standard'].validate(section);
+      if (result.issues === undefined) active.push({plugin: implementation.plugin, provider, settings: result.value});
+      else problems.push(...result.issues.map((issue) => describeIssue(declared.key, issue)));
+    }
+    if (problems.length > 0) {
+      throw new ConfigError(`invalid ${file}:\n  ${problems.join('\n  ')}`, {next: 'fix the key(s) named above (docs/configuration.md, and the page of the plugin that owns the section)'});
+    }
+    this.active = active;
+  }
+
+  /** The settings the plugin's provider validated, or undefined. */
+  settingsOf(plugin: string): unknown {
+    return this.active.find((entry) => entry.plugin === plugin)?.settings;
+  }
+
+  /** The plugin that runs the service, as other plugins and the plan see it. */
+  supervisorView(install: InstallView): SupervisorView | undefined {
+    const entry = this.active.find((candidate) => candidate.provider.supervisor !== undefined);
+    if (entry === undefined) return undefined;
+    const capability = entry.provider.supervisor!;
+    const where = {app: install.app, dir: install.dir};
+    return {plugin: entry.plugin, describe: () => capability.describe(entry.settings, where), commands: () => capability.commands(entry.settings, where)};
+  }
+
+  /** The plugin that takes the database backup, and what it backs up. */
+  backupView(install: InstallView): {plugin: string; describe: string} | undefined {
+    const entry = this.active.find((candidate) => candidate.provider.backup !== undefined);
+    if (entry === undefined) return undefined;
+    return {plugin: entry.plugin, describe: entry.provider.backup!.describe(entry.settings, {app: install.app, dir: install.dir})};
+  }
+
+  /** Every value plugins declare for a parako.json key in their actsWhen (`supervisor.type` -> the supervisors plugins act on). */
+  private declaredValues(key: string): string[] {
+    const values = [...this.hooks.map(({hook}) => hook.actsWhen), ...(this.options.providers ?? []).map((provider) => provider.actsWhen)].flatMap((declaration) => {
+      const value = declaration !== null && typeof declaration === 'object' ? (declaration as Record<string, unknown>)[key] : undefined;
+      return typeof value === 'string' ? [value] : [];
+    });
+    return [...new Set(values)];
   }
 
   timeoutFor(point: HookPoint): number {
@@ -201,6 +319,9 @@ export class HookRunner {
       // The plugin's programs die with its timeout, and their output lands in its own log.
       exec: (command, args, options = {}) => execCommand(command, args, {...options, log, signal: controller.signal}),
       say: (message) => base.say(`[${plugin}] ${message}`),
+      backups: backupFiles({...base, point}, plugin),
+      settings: this.settingsOf(plugin),
+      supervisor: this.supervisorView(base),
     };
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
@@ -237,4 +358,20 @@ export class HookRunner {
       base.signal.removeEventListener('abort', onOuterAbort);
     }
   }
+}
+
+/** The section at `key` of parako.json: `supervisor`, `backup`, or `plugins.<package name>`. */
+function sectionAt(config: HostConfig, key: string): unknown {
+  if (key.startsWith('plugins.')) return config.plugins?.[key.slice('plugins.'.length)];
+  return (config as Record<string, unknown>)[key];
+}
+
+/**
+ * One problem in a plugin's section, worded as the core words its own: `supervisor.units: …`,
+ * and an unknown key as `supervisor: unknown key "unit"` (zod says "Unrecognized key").
+ */
+function describeIssue(key: string, issue: SchemaIssue): string {
+  const path = [key, ...(issue.path ?? []).map((part) => String(typeof part === 'object' ? part.key : part))].join('.');
+  const unknown = /^Unrecognized keys?: (.*)$/.exec(issue.message);
+  return `${path}: ${unknown === null ? issue.message : `unknown key ${unknown[1]}`}`;
 }

@@ -4,6 +4,8 @@
  * written against it (docs/architecture.md, "The plugin contract").
  */
 
+import type {BackupFiles, SupervisorView} from './provider.js';
+
 /** The hook points, in pipeline order. */
 export const HOOK_POINTS = ['pre-download', 'post-verify', 'pre-swap', 'post-swap', 'restart', 'health', 'notify'] as const;
 export type HookPoint = (typeof HOOK_POINTS)[number];
@@ -129,7 +131,7 @@ export interface HookContext {
   config: HostSettings;
   /**
    * This plugin's own section of parako.json, validated by the settings module the plugin
-   * declares (`parako.settings` in its package.json); undefined when it declares none.
+   * declares (`parako.provides` in its package.json); undefined when it declares none.
    */
   settings?: unknown;
   /** A logger tagged with the plugin; lines go to parako.log. */
@@ -144,6 +146,13 @@ export interface HookContext {
   say(message: string): void;
   /** pre-swap (and post-verify in a dry run): whether this update wants a database backup. */
   backup?: BackupIntent;
+  /** Where backups go and how a backup file is written safely (docs/hooks.md). */
+  backups: BackupFiles;
+  /**
+   * The plugin that runs the service (the one acting on `supervisor.type`), to ask how to stop
+   * and start it; undefined when none is configured.
+   */
+  supervisor?: SupervisorView;
   /** notify only. */
   outcome?: Outcome;
 }

@@ -28,6 +28,24 @@ export type {
 export {HOOK_POINTS} from './contract.js';
 export {defineHook, type HookContextAt} from './define-hook.js';
 export {PluginError} from './errors.js';
+export {type BackupDriver, type BackupHooks, defineBackup} from './backup.js';
+export {
+  type BackupCapability,
+  type BackupFile,
+  type BackupFiles,
+  type ContextWith,
+  defineProvider,
+  type InstallView,
+  type Provider,
+  type SchemaIssue,
+  type ServiceCommands,
+  type SettingsDeclaration,
+  type StandardSchema,
+  type SupervisorCapability,
+  type SupervisorView,
+} from './provider.js';
+/** zod 4, for a plugin's settings schema: a plugin needs no validation library of its own. */
+export {z} from 'zod';
 export {judgeEach, NotSettled, type Judgement, type SettleOptions, waitUntilSettled} from './settle.js';
 export {formatSize, maskUrl, outputTail, redact, shellQuote} from './text.js';
 

@@ -1,7 +1,7 @@
 /**
  * Waiting until a restarted service has settled: up, and still the same processes after a
- * settle window. Supervisors report success as soon as they have started something (systemd
- * right after the fork, pm2 reload even when the new code crashes at start), so a release that
+ * settle window. Supervisors report success as soon as they have started something (some right
+ * after the fork, some even when the new code crashes at start), so a release that
  * crash-loops would otherwise look restarted and fine. Each supervisor plugin supplies how to
  * look at its service and how to judge one look; the loop, the window and the timeout are here,
  * and judgeEach, which makes one judgement of a service that is several units, apps or containers.
@@ -20,7 +20,7 @@ export type Judgement =
   | {kind: 'failed'; why: string};
 
 export interface SettleOptions<S> {
-  /** Looks at the service (systemctl show, pm2 jlist, docker inspect, …). */
+  /** Looks at the service (the supervisor's status command). */
   observe(): Promise<S>;
   judge(state: S, now: number): Judgement;
   /** How long it must stay up with the same identity. */
@@ -67,7 +67,9 @@ export async function waitUntilSettled<S>(options: SettleOptions<S>): Promise<S>
       options.log?.info({waitingFor: judgement.what}, 'waiting for the service to come up');
       logged = judgement.what;
     }
-    await sleep(options.pollMs, undefined, {signal: options.signal});
+    await sleep(options.pollMs, undefined, {signal: options.signal}).catch((error: unknown) => {
+      throw options.signal.aborted && options.signal.reason !== undefined ? options.signal.reason : error; // why it stopped, not "aborted"
+    });
   }
 }
 

@@ -233,7 +233,7 @@ describe.skipIf(sqliteMissing !== false)(`SQLite backups before a migration${sql
     expectExit(result, 0);
     const path = join(backups, 'demo-app-pre-v1.1.0-<UTC time>.db');
     expect(result.stdout).toContain(`[${PLUGIN}] would back up SQLite database ${db} with sqlite3 .backup to ${path}`);
-    expect(result.stdout).toContain(`backup: would be taken by ${PLUGIN} (SQLite database ${db}) to ${path}`);
+    expect(result.stdout).toContain(`backup: would be taken by ${PLUGIN} of SQLite database ${db} to ${path}`);
     expect(await exists(backups)).toBe(false);
   });
 

@@ -173,25 +173,26 @@ describe('parako plugins link', () => {
       // parako's own supervisor plugins implement restart and run first there.
       expect(listing.hooks[point]!.filter((hook) => hook.origin !== 'first-party'), point).toEqual([linked]);
     }
-    expect(listing.firstParty.restart).toEqual(['@parako/plugin-compose', '@parako/plugin-pm2', '@parako/plugin-systemd']);
-    expect(listing.firstParty['pre-swap']).toEqual(['@parako/plugin-backup-mongo', '@parako/plugin-backup-postgres', '@parako/plugin-backup-sqlite']);
+    expect(listing.firstParty.restart).toEqual(['@parako/plugin-compose', '@parako/plugin-pm2', '@parako/plugin-supervisord', '@parako/plugin-systemd']);
+    expect(listing.firstParty['pre-swap']).toEqual(['@parako/plugin-backup-mongo', '@parako/plugin-backup-mysql', '@parako/plugin-backup-postgres', '@parako/plugin-backup-sqlite']);
 
     const human = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(human, 0);
     expect(human.stdout).toContain(`plugin store: ${store}`);
     expect(human.stdout).toContain('no parako.json in');
     // pre-swap: the linked plugin runs; the three first-party backup plugins are idle without a parako.json.
-    expect(human.stdout).toMatch(new RegExp(`pre-swap  \\(timeout 3600 s, fail-closed\\)\\n  1\\. parako-plugin-recorder +1\\.2\\.3  linked +acts  ${plugin.root}\\n(  - +@parako/.* idle \\(no parako\\.json\\)\\n){3}`));
+    expect(human.stdout).toMatch(new RegExp(`pre-swap  \\(timeout 3600 s, fail-closed\\)\\n  1\\. parako-plugin-recorder +1\\.2\\.3  linked +acts  ${plugin.root}\\n(  - +@parako/.* idle \\(no parako\\.json\\)\\n){4}`));
   });
 
   it('parako hooks says (none) for every point no plugin implements, and lists the first-party plugins where they are, idle without a parako.json', async () => {
     const result = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(result, 0);
-    for (const point of ['pre-download', 'post-swap', 'health', 'notify']) {
+    for (const point of ['post-swap', 'health', 'notify']) {
       expect(result.stdout).toMatch(new RegExp(`^${point}  \\(timeout \\d+ s[^)]*\\)\\n  \\(none\\)$`, 'm'));
     }
     expect(result.stdout).toMatch(/^restart {2}\(timeout 600 s[^)]*\)\n {2}- +@parako\/plugin-compose .*first-party +idle \(no parako\.json\)$/m);
     expect(result.stdout).toMatch(/^pre-swap {2}\(timeout 3600 s[^)]*\)\n {2}- +@parako\/plugin-backup-mongo .*first-party +idle \(no parako\.json\)$/m);
+    expect(result.stdout).toMatch(/^pre-download {2}\(timeout 60 s[^)]*\)\n {2}- +@parako\/plugin-supervisord .*first-party +idle \(no parako\.json\)$/m);
   });
 });
 
@@ -318,7 +319,7 @@ describe('plugins bundled with parako', () => {
     const result = await installation.run(['hooks', '--json', '--dir', join(root, 'no-install-dir')]);
     expectExit(result, 0);
     const listing = jsonOf(result) as unknown as HooksListing;
-    expect(listing.hooks['pre-download']!.map(({plugin, version, origin}) => ({plugin, version, origin}))).toEqual([
+    expect(listing.hooks['pre-download']!.filter((hook) => hook.acts).map(({plugin, version, origin}) => ({plugin, version, origin}))).toEqual([
       {plugin: '@parako/zz-probe', version: '0.1.0', origin: 'first-party'},
       {plugin: 'acme-bundled-probe', version: '0.2.0', origin: 'first-party'},
       {plugin: 'aaa-in-house', version: '1.0.0', origin: 'linked'},

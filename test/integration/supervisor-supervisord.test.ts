@@ -163,7 +163,7 @@ describe('the supervisor section of supervisord', () => {
     const result = await parako(world, ['update']);
     expectExit(result, 2);
     expect(result.stderr).toContain('supervisor.programs: Too small: expected array to have >=1 items');
-    expect(result.stderr).toContain('supervisor: Unrecognized key: "units"');
+    expect(result.stderr).toContain('supervisor: unknown key "units"');
     expect(await currentTarget(world)).toBeUndefined();
   });
 });

@@ -1,8 +1,11 @@
 import pino from 'pino';
 import {describe, expect, it} from 'vitest';
 
-import {HookError} from '../../src/core/errors.js';
+import {z} from 'zod';
+
+import {ConfigError, HookError} from '../../src/core/errors.js';
 import {PluginError} from '../../src/sdk/errors.js';
+import {defineProvider, type Provider} from '../../src/sdk/provider.js';
 import type {HookFunction} from '../../src/hooks/context.js';
 import {type BaseContext, type HookImplementation, HookRunner, type PluginOrigin} from '../../src/hooks/runner.js';
 import type {HookPoint, HostConfig} from '../../src/core/config.js';
@@ -13,7 +16,7 @@ function hook(plugin: string, point: HookPoint, fn: HookFunction, origin: Plugin
   return {plugin, point, version: '1.0.0', origin, actsWhen, load: async () => fn};
 }
 
-const pm2Host = {app: 'app', supervisor: {type: 'pm2', apps: ['web']}} as HostConfig;
+const pm2Host = {app: 'app', supervisor: {type: 'pm2', apps: ['web']}} as unknown as HostConfig;
 
 function base(): BaseContext {
   return {
@@ -186,5 +189,47 @@ describe('hook runner', () => {
     expect((error as Error).message).toContain('pre-download hooks cannot run: plugin garbled: its package.json has parako.actsWhen');
     await runner.run('notify', base());
     expect(ran).toEqual(['notify']);
+  });
+});
+
+describe('hook runner: providers', () => {
+  const schema = z.strictObject({type: z.literal('runit'), services: z.array(z.string().min(1)).min(1)});
+  const runit = defineProvider({
+    settings: {key: 'supervisor', schema},
+    supervisor: {
+      describe: (settings: z.output<typeof schema>) => settings.services.map((service) => `runit service ${service}`),
+      commands: (settings: z.output<typeof schema>) => ({stop: `sv down ${settings.services.join(' ')}`, start: `sv up ${settings.services.join(' ')}`, restart: `sv restart ${settings.services.join(' ')}`}),
+    },
+  });
+  const actsWhen = {'supervisor.type': 'runit'};
+  const providers = [{plugin: 'parako-plugin-runit', actsWhen, load: async () => runit as Provider}];
+  const host = (supervisor: Record<string, unknown>) => ({app: 'app', supervisor} as unknown as HostConfig);
+
+  it('hands each hook its own validated section, and other plugins the supervisor it provides', async () => {
+    const seen: Record<string, unknown> = {};
+    const hooks = [
+      hook('parako-plugin-runit', 'restart', ({ctx}) => void (seen.settings = ctx.settings), 'installed', actsWhen),
+      hook('parako-plugin-db', 'restart', ({ctx}) => void Object.assign(seen, {plan: ctx.supervisor?.describe(), commands: ctx.supervisor?.commands(), own: ctx.settings})),
+    ];
+    const runner = new HookRunner(hooks, {log, config: host({type: 'runit', services: ['web']}), providers});
+    await runner.prepare('/opt/app/parako.json');
+    await runner.run('restart', base());
+    expect(seen).toEqual({settings: {type: 'runit', services: ['web']}, plan: ['runit service web'], commands: {stop: 'sv down web', start: 'sv up web', restart: 'sv restart web'}, own: undefined});
+    expect(runner.supervisorView({app: 'app', dir: '/opt/app'})?.plugin).toBe('parako-plugin-runit');
+  });
+
+  it('refuses a section its plugin refuses, naming every key (exit 2)', async () => {
+    const runner = new HookRunner([], {log, config: host({type: 'runit', services: [], extra: 1}), providers});
+    const error = await runner.prepare('/opt/app/parako.json').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).code).toBe(2);
+    expect((error as Error).message).toMatch(/^invalid \/opt\/app\/parako\.json:\n {2}supervisor: .*"extra"|supervisor\.services: /m);
+    expect((error as Error).message).toContain('supervisor.services: ');
+  });
+
+  it('refuses a supervisor.type no installed plugin acts on, naming those that do', async () => {
+    const runner = new HookRunner([], {log, config: host({type: 'sytemd'}), providers});
+    const error = await runner.prepare('/opt/app/parako.json').catch((e: unknown) => e);
+    expect((error as Error).message).toContain('supervisor.type: no installed plugin acts on "sytemd" (plugins act on "runit"; parako hooks lists them)');
   });
 });
