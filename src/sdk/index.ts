@@ -34,6 +34,7 @@ export {
   type BackupFile,
   type BackupFiles,
   type ContextWith,
+  type DefinedProvider,
   defineProvider,
   type InstallView,
   type Provider,
@@ -46,7 +47,7 @@ export {
 } from './provider.js';
 /** zod 4, for a plugin's settings schema: a plugin needs no validation library of its own. */
 export {z} from 'zod';
-export {judgeEach, NotSettled, type Judgement, type SettleOptions, waitUntilSettled} from './settle.js';
+export {type EachSettleOptions, judgeEach, NotSettled, type Judgement, type SettleOptions, waitUntilEachSettled, waitUntilSettled} from './settle.js';
 export {formatSize, maskUrl, outputTail, redact, shellQuote} from './text.js';
 
 /** The SDK's version: its major changes only with a change that breaks plugins (CHANGELOG.md). */

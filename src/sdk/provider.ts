@@ -73,9 +73,29 @@ export interface Provider<S = unknown> {
   backup?: BackupCapability<S>;
 }
 
-/** Types a provider module's default export; it returns its argument. */
-export function defineProvider<S>(provider: Provider<S>): Provider<S> {
-  return provider;
+/** A provider as defineProvider returns it: what it was given, and how its hooks read their settings. */
+export type DefinedProvider<S> = Provider<S> & {
+  /**
+   * `ctx.settings`, typed: the section parako validated with `settings.schema` before any hook
+   * ran. Throws when there is none (the plugin was called without its provider being prepared,
+   * or an optional section is absent: read `ctx.settings` yourself for one declared `required: false`).
+   */
+  settingsOf(ctx: HookContext): S;
+};
+
+/** Types a provider module's default export: its argument, plus settingsOf for the plugin's hooks. */
+export function defineProvider<S>(provider: Provider<S>): DefinedProvider<S> {
+  const key = provider.settings?.key;
+  return {
+    ...provider,
+    settingsOf(ctx) {
+      if (key === undefined) throw new Error('this plugin\'s provider declares no settings, so it has no ctx.settings to read');
+      if (ctx.settings === undefined) {
+        throw new Error(`parako handed this plugin no ${key} settings (ctx.settings): it needs a parako that validates plugin settings with the plugin's provider before its hooks run (parako.provides, SDK 1.0)`);
+      }
+      return ctx.settings as S;
+    },
+  };
 }
 
 /** The acting supervisor, as another plugin sees it (`ctx.supervisor`). */

@@ -5,8 +5,10 @@
  * crash-loops would otherwise look restarted and fine. Each supervisor plugin supplies how to
  * look at its service and how to judge one look; the loop, the window and the timeout are here,
  * and judgeEach, which makes one judgement of a service that is several units, apps or containers.
+ * waitUntilEachSettled is the two together, and names the one item to blame when it fails.
  */
 import {setTimeout as sleep} from 'node:timers/promises';
+import {isDeepStrictEqual} from 'node:util';
 
 import type {PluginLogger} from './contract.js';
 
@@ -32,12 +34,17 @@ export interface SettleOptions<S> {
 }
 
 /** Why the service did not settle, with the last look at it (for the plugin's report). */
-export class NotSettled<S> extends Error {
+export class NotSettled<S = unknown> extends Error {
   constructor(
+    /** Why it did not settle. From waitUntilEachSettled, about the culprit: its own reason when judged failed, else what the settle window caught. */
     readonly why: string,
     readonly state: S,
+    /** From waitUntilEachSettled: the item to blame, as judgeItems names it. */
+    readonly culprit?: string,
+    /** From waitUntilEachSettled: whether the culprit was judged failed in the last look (else it restarted or left "up" within the window). */
+    readonly failed?: boolean,
   ) {
-    super(why);
+    super(culprit === undefined ? why : `${culprit}: ${why}`);
     this.name = 'NotSettled';
   }
 }
@@ -88,4 +95,45 @@ export function judgeEach(items: Map<string, Judgement>): Judgement {
     else identities.push(`${item} ${judgement.identity}`);
   }
   return waiting ?? {kind: 'up', identity: identities.join(', ')};
+}
+
+export interface EachSettleOptions<S> extends Omit<SettleOptions<S>, 'judge'> {
+  /** Judges every item of one look (unit, app, container, program), keyed by the name a report uses. */
+  judgeItems(state: S, now: number): Map<string, Judgement>;
+}
+
+/**
+ * waitUntilSettled for a service of several items, judged together by judgeEach. When it does
+ * not settle, the NotSettled it throws names one `culprit` for the plugin to report on (its
+ * logs, its journal): the item judged failed in the last look; else the first item no longer
+ * judged as it was when all first came up (the one that restarted or dropped out in the window).
+ */
+export async function waitUntilEachSettled<S>(options: EachSettleOptions<S>): Promise<S> {
+  let cameUp: Map<string, Judgement> | undefined;
+  let last = new Map<string, Judgement>();
+  try {
+    return await waitUntilSettled({
+      ...options,
+      judge(state, now) {
+        last = options.judgeItems(state, now);
+        const judgement = judgeEach(last);
+        if (judgement.kind === 'up') cameUp ??= last;
+        return judgement;
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof NotSettled)) throw error;
+    throw blame(error, last, cameUp);
+  }
+}
+
+/** The NotSettled of waitUntilEachSettled: the same look, and the one item to blame for it. */
+function blame<S>(failure: NotSettled<S>, last: Map<string, Judgement>, cameUp: Map<string, Judgement> | undefined): NotSettled<S> {
+  for (const [item, judgement] of last) {
+    if (judgement.kind === 'failed') return new NotSettled(judgement.why, failure.state, item, true);
+  }
+  // cameUp was taken with every item up: one judged otherwise since restarted, or dropped out of "up".
+  const items = [...last.keys()];
+  const moved = items.find((item) => !isDeepStrictEqual(last.get(item), cameUp?.get(item))) ?? items[0];
+  return new NotSettled(failure.why, failure.state, moved, false);
 }

@@ -1,10 +1,13 @@
 /**
  * The SDK's helpers as a plugin calls them (src/sdk/): waiting until a service settles,
- * judging several items at once, and the text helpers that keep secrets out of messages.
+ * judging several items at once and naming the one at fault, a provider's typed settings, and
+ * the text helpers that keep secrets out of messages.
  */
 import {describe, expect, it} from 'vitest';
 
-import {judgeEach, type Judgement, NotSettled, waitUntilSettled} from '../../src/sdk/settle.js';
+import type {HookContext} from '../../src/sdk/contract.js';
+import {defineProvider} from '../../src/sdk/provider.js';
+import {judgeEach, type Judgement, NotSettled, waitUntilEachSettled, waitUntilSettled} from '../../src/sdk/settle.js';
 import {maskUrl, outputTail, redact, shellQuote} from '../../src/sdk/text.js';
 
 /** A service whose looks are scripted: one judgement per poll, the last one repeated. */
@@ -43,6 +46,62 @@ describe('judgeEach', () => {
     expect(judgeEach(new Map([['web', up('1')], ['worker', {kind: 'failed', why: 'exited'}]]))).toEqual({kind: 'failed', why: 'worker: exited'});
     expect(judgeEach(new Map([['web', {kind: 'waiting', what: 'starting'}], ['worker', up('2')]]))).toEqual({kind: 'waiting', what: 'web: starting'});
     expect(judgeEach(new Map([['web', up('1')], ['worker', up('2')]]))).toEqual({kind: 'up', identity: 'web 1, worker 2'});
+  });
+});
+
+describe('waitUntilEachSettled', () => {
+  const up = (identity: string): Judgement => ({kind: 'up', identity});
+  /** A service of items whose looks are scripted: one Map of judgements per poll, the last one repeated. */
+  function items(looks: Array<Record<string, Judgement>>): {observe(): Promise<number>; judgeItems(state: number): Map<string, Judgement>} {
+    let poll = 0;
+    return {observe: async () => poll++, judgeItems: (state) => new Map(Object.entries(looks[Math.min(state, looks.length - 1)]!))};
+  }
+  async function notSettled(promise: Promise<unknown>): Promise<NotSettled<number>> {
+    const error = await promise.then(() => undefined, (error: unknown) => error);
+    expect(error).toBeInstanceOf(NotSettled);
+    return error as NotSettled<number>;
+  }
+
+  it('returns the last look once every item has been up for the window, waiting for those that start', async () => {
+    const service = items([{web: {kind: 'waiting', what: 'starting'}, worker: up('pid 2')}, {web: up('pid 1'), worker: up('pid 2')}]);
+    expect(await waitUntilEachSettled({...service, ...fast})).toBeGreaterThan(1);
+  });
+
+  it('blames the item judged failed in the last look, with its own reason', async () => {
+    const service = items([{web: up('pid 1'), worker: up('pid 2')}, {web: up('pid 1'), worker: {kind: 'failed', why: 'exited with code 1'}}]);
+    const failure = await notSettled(waitUntilEachSettled({...service, ...fast, settleMs: 1000}));
+    expect(failure).toMatchObject({culprit: 'worker', failed: true, why: 'exited with code 1', state: 1, message: 'worker: exited with code 1'});
+  });
+
+  it('blames the item that restarted within the window, not the first one nor the steady ones', async () => {
+    const service = items([{web: up('pid 1'), worker: up('pid 2'), jobs: up('pid 3')}, {web: up('pid 1'), worker: up('pid 2'), jobs: up('pid 4')}]);
+    const failure = await notSettled(waitUntilEachSettled({...service, ...fast}));
+    expect(failure).toMatchObject({culprit: 'jobs', failed: false, why: 'it restarted within 0.03 s of coming up (crash loop?)', state: 1});
+    const dropped = items([{web: up('pid 1'), worker: up('pid 2')}, {web: up('pid 1'), worker: {kind: 'waiting', what: 'activating'}}]);
+    expect(await notSettled(waitUntilEachSettled({...dropped, ...fast}))).toMatchObject({
+      culprit: 'worker',
+      failed: false,
+      why: 'it left the running state within 0.03 s of coming up (now worker: activating) (crash loop?)',
+    });
+  });
+
+  it('ends with the hook\'s signal, not a culprit', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('timed out')), 20);
+    await expect(waitUntilEachSettled({...items([{web: {kind: 'waiting'}}]), settleMs: 30, pollMs: 5, signal: controller.signal})).rejects.toThrow('timed out');
+  });
+});
+
+describe('defineProvider', () => {
+  const provider = defineProvider<{type: 'runit'; services: string[]}>({settings: {key: 'supervisor', schema: {'~standard': {version: 1, vendor: 'test', validate: (value) => ({value: value as {type: 'runit'; services: string[]}})}}}});
+  const context = (settings: unknown): HookContext => ({settings}) as HookContext;
+
+  it('gives the hooks their validated section, typed', () => {
+    expect(provider.settingsOf(context({type: 'runit', services: ['web']})).services).toEqual(['web']);
+  });
+
+  it('names the section when parako handed the plugin none', () => {
+    expect(() => provider.settingsOf(context(undefined))).toThrow(/^parako handed this plugin no supervisor settings \(ctx\.settings\)/);
   });
 });
 

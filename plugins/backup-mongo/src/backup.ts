@@ -6,12 +6,12 @@
 import {defineBackup} from 'parako';
 
 import {checkArchive, dumpArchive, restoreCommand} from './mongodump.js';
-import {describeDatabase, type MongoSettings, settingsOf} from './provides.js';
+import {describeDatabase, type MongoSettings, provider} from './provides.js';
 
 export const backup = defineBackup<MongoSettings>({
   plugin: '@parako/plugin-backup-mongo',
   ext: 'archive',
-  settingsOf,
+  settingsOf: provider.settingsOf,
   describe: describeDatabase,
   method: 'with mongodump --archive --gzip',
   dump: (ctx, settings, file) => dumpArchive(ctx, settings.uri, file),

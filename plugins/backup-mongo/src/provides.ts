@@ -2,7 +2,7 @@
  * What this plugin provides besides its hooks: the `backup` section of parako.json it owns
  * when `backup.type` is "mongo" (docs/backups/mongo.md), and what that backs up.
  */
-import {defineProvider, type HookContext, maskUrl, z} from 'parako';
+import {defineProvider, maskUrl, z} from 'parako';
 
 export const settingsSchema = z.strictObject({
   type: z.literal('mongo'),
@@ -11,17 +11,14 @@ export const settingsSchema = z.strictObject({
 
 export type MongoSettings = z.output<typeof settingsSchema>;
 
-/** This plugin's section as parako validated it with settingsSchema (ctx.settings), typed. */
-export function settingsOf(ctx: HookContext): MongoSettings {
-  return settingsSchema.parse(ctx.settings);
-}
-
 /** What it backs up, for messages and the plan: the connection string, `****` for its password. */
 export function describeDatabase(settings: MongoSettings): string {
   return maskUrl(settings.uri);
 }
 
-export default defineProvider({
+export const provider = defineProvider<MongoSettings>({
   settings: {key: 'backup', schema: settingsSchema, jsonSchema: z.toJSONSchema(settingsSchema, {io: 'input'})},
   backup: {describe: describeDatabase},
 });
+
+export default provider;

@@ -6,12 +6,12 @@
 import {defineBackup} from 'parako';
 
 import {checkDump, describeDatabase, dump, preflight, restoreCommand} from './mysql.js';
-import {type MysqlSettings, settingsOf} from './provides.js';
+import {type MysqlSettings, provider} from './provides.js';
 
 export const backup = defineBackup<MysqlSettings>({
   plugin: '@parako/plugin-backup-mysql',
   ext: 'sql',
-  settingsOf,
+  settingsOf: provider.settingsOf,
   describe: describeDatabase,
   method: 'with mariadb-dump (or mysqldump) --single-transaction',
   preflight: (_ctx, settings) => preflight(settings),

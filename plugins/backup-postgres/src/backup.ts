@@ -6,12 +6,12 @@
 import {defineBackup} from 'parako';
 
 import {checkArchive, connectionOf, describeDatabase, dump, restoreCommand} from './postgres.js';
-import {type PostgresSettings, settingsOf} from './provides.js';
+import {type PostgresSettings, provider} from './provides.js';
 
 export const backup = defineBackup<PostgresSettings>({
   plugin: '@parako/plugin-backup-postgres',
   ext: 'dump',
-  settingsOf,
+  settingsOf: provider.settingsOf,
   describe: describeDatabase,
   method: 'with pg_dump --no-owner --format=custom',
   preflight: async (_ctx, settings) => {

@@ -5,13 +5,13 @@
  */
 import {defineBackup} from 'parako';
 
-import {type SqliteSettings, settingsOf} from './provides.js';
+import {type SqliteSettings, provider} from './provides.js';
 import {backupDatabase, checkIntegrity, databasePath, describeDatabase, requireDatabase, restoreCommand} from './sqlite.js';
 
 export const backup = defineBackup<SqliteSettings>({
   plugin: '@parako/plugin-backup-sqlite',
   ext: 'db',
-  settingsOf,
+  settingsOf: provider.settingsOf,
   describe: describeDatabase,
   method: 'with sqlite3 .backup',
   preflight: (ctx, settings) => requireDatabase(databasePath(ctx.dir, settings.path), settings.path),

@@ -2,7 +2,7 @@
  * What this plugin provides besides its hooks: the `backup` section of parako.json it owns
  * when `backup.type` is "sqlite" (docs/backups/sqlite.md), and what that backs up.
  */
-import {defineProvider, type HookContext, z} from 'parako';
+import {defineProvider, z} from 'parako';
 
 import {describeDatabase} from './sqlite.js';
 
@@ -13,12 +13,9 @@ export const settingsSchema = z.strictObject({
 
 export type SqliteSettings = z.output<typeof settingsSchema>;
 
-/** This plugin's section as parako validated it with settingsSchema (ctx.settings), typed. */
-export function settingsOf(ctx: HookContext): SqliteSettings {
-  return settingsSchema.parse(ctx.settings);
-}
-
-export default defineProvider({
+export const provider = defineProvider<SqliteSettings>({
   settings: {key: 'backup', schema: settingsSchema, jsonSchema: z.toJSONSchema(settingsSchema, {io: 'input'})},
   backup: {describe: describeDatabase},
 });
+
+export default provider;

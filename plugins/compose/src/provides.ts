@@ -8,7 +8,7 @@ import {defineProvider, shellQuote, z} from 'parako';
 import {projectOf} from './compose.js';
 import {type ComposeSettings, settingsSchema} from './settings.js';
 
-export default defineProvider<ComposeSettings>({
+export const provider = defineProvider<ComposeSettings>({
   settings: {key: 'supervisor', schema: settingsSchema, jsonSchema: z.toJSONSchema(settingsSchema, {io: 'input'})},
   supervisor: {
     describe: (settings) => settings.services.map((service) => `compose service ${service}`),
@@ -22,3 +22,5 @@ export default defineProvider<ComposeSettings>({
     },
   },
 });
+
+export default provider;

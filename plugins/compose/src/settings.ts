@@ -1,5 +1,5 @@
 /** parako.json's `supervisor` section when compose runs the app (docs/supervisors/compose.md). */
-import {type HookContext, z} from 'parako';
+import {z} from 'parako';
 
 export const settingsSchema = z.strictObject({
   type: z.literal('compose'),
@@ -10,8 +10,3 @@ export const settingsSchema = z.strictObject({
 });
 
 export type ComposeSettings = z.output<typeof settingsSchema>;
-
-/** This plugin's section, as parako validated it with settingsSchema before any hook ran (ctx.settings). */
-export function settingsOf(ctx: HookContext): ComposeSettings {
-  return settingsSchema.parse(ctx.settings);
-}

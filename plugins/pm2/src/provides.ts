@@ -7,7 +7,7 @@ import {defineProvider, shellQuote, z} from 'parako';
 
 import {type Pm2Settings, settingsSchema} from './settings.js';
 
-export default defineProvider<Pm2Settings>({
+export const provider = defineProvider<Pm2Settings>({
   settings: {key: 'supervisor', schema: settingsSchema, jsonSchema: z.toJSONSchema(settingsSchema, {io: 'input'})},
   supervisor: {
     describe: (settings) => settings.apps.map((app) => `pm2 app ${app}`),
@@ -20,3 +20,5 @@ export default defineProvider<Pm2Settings>({
     },
   },
 });
+
+export default provider;

@@ -1,5 +1,5 @@
 /** parako.json's `supervisor` section when pm2 runs the app (docs/supervisors/pm2.md). */
-import {type HookContext, z} from 'parako';
+import {z} from 'parako';
 
 export const settingsSchema = z.strictObject({
   type: z.literal('pm2'),
@@ -15,8 +15,3 @@ export const settingsSchema = z.strictObject({
 });
 
 export type Pm2Settings = z.output<typeof settingsSchema>;
-
-/** This plugin's section, as parako validated it with settingsSchema before any hook ran (ctx.settings). */
-export function settingsOf(ctx: HookContext): Pm2Settings {
-  return settingsSchema.parse(ctx.settings);
-}

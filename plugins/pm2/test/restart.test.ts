@@ -12,7 +12,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import restart, {restartApps} from '../src/hooks/restart.js';
 import {parseJlist, summarizeLogs} from '../src/pm2.js';
-import {settingsOf} from '../src/settings.js';
+import {provider} from '../src/provides.js';
 
 /** What pm2 logs puts before each line: the app name padded to 10 characters, then " | ". */
 const PREFIX = `${'web'.padEnd(10)} | `;
@@ -60,7 +60,7 @@ function contextWith(lists: string[], supervisor: Record<string, unknown> = {}, 
   return {ctx, calls, said};
 }
 
-const settings = (ctx: HookContext) => settingsOf(ctx);
+const settings = (ctx: HookContext) => provider.settingsOf(ctx);
 const FAST = {settleMs: 30, pollMs: 5, retryMs: 5};
 
 // The hook looks pm2 up on PATH; a stand-in file is enough since exec is faked.

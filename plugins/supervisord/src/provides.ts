@@ -3,7 +3,7 @@
  * before anything is fetched; a bad key exits 2), and how the service is described in the
  * dry run's plan and stopped, started and restarted by hand (docs/supervisors/supervisord.md).
  */
-import {defineProvider, type HookContext, type InstallView, z} from 'parako';
+import {defineProvider, type InstallView, z} from 'parako';
 
 import {commandLine} from './supervisorctl.js';
 
@@ -25,7 +25,7 @@ const schema = z.strictObject({
 /** parako.json's `supervisor` section when supervisord runs the app. */
 export type SupervisordSettings = z.output<typeof schema>;
 
-export default defineProvider<SupervisordSettings>({
+export const provider = defineProvider<SupervisordSettings>({
   settings: {key: 'supervisor', schema, jsonSchema: z.toJSONSchema(schema, {io: 'input'})},
   supervisor: {
     describe: (settings) => settings.programs.map((program) => `supervisord program ${program}`),
@@ -37,10 +37,4 @@ export default defineProvider<SupervisordSettings>({
   },
 });
 
-/** This plugin's section, as parako validated it with the schema above (`ctx.settings`). */
-export function settingsOf(ctx: HookContext): SupervisordSettings {
-  if (ctx.settings === undefined) {
-    throw new Error('parako handed this plugin no supervisor settings: it needs a parako that validates plugin settings (parako.provides, SDK 1.0)');
-  }
-  return ctx.settings as SupervisordSettings;
-}
+export default provider;

@@ -7,7 +7,7 @@ import {describe, expect, it} from 'vitest';
 
 import preDownload from '../src/hooks/pre-download.js';
 import restart, {restartPrograms} from '../src/hooks/restart.js';
-import type {SupervisordSettings} from '../src/provides.js';
+import {provider, type SupervisordSettings} from '../src/provides.js';
 
 /** A `supervisorctl status` line. */
 const line = (name: string, state: string, description = ''): string => `${name.padEnd(33)}${state.padEnd(10)}${description}`;
@@ -59,7 +59,7 @@ function contextWith(script: Script, supervisor: Partial<SupervisordSettings> = 
   return {ctx, calls, said};
 }
 
-const settingsOf = (ctx: HookContext) => ctx.settings as SupervisordSettings;
+const settingsOf = (ctx: HookContext) => provider.settingsOf(ctx);
 const FAST = {settleMs: 30, pollMs: 5};
 
 describe('supervisord restart hook', () => {
@@ -111,6 +111,13 @@ describe('supervisord restart hook', () => {
     await expect(restartPrograms(ctx, settingsOf(ctx), {settleMs: 1000, pollMs: 5})).rejects.toThrow(
       /^supervisord program web did not stay up: it restarted within 1 s of coming up \(crash loop\?\)\nstate: RUNNING \(pid 201, uptime 0:00:05\)\nlast lines of .* tail web stderr:\n {2}boom$/,
     );
+  });
+
+  it('blames the program whose pid changed within the settle window, not the steady one', async () => {
+    const looks = [[up('web', 100), up('worker', 101)], [up('web', 200), up('worker', 201)], [up('web', 200), up('worker', 201)], [up('web', 200), up('worker', 202)]];
+    const {ctx} = contextWith({looks, stderr: 'boom\n'}, {programs: ['web', 'worker']});
+    const failure = restartPrograms(ctx, settingsOf(ctx), {settleMs: 1000, pollMs: 5});
+    await expect(failure).rejects.toThrow(/^supervisord program worker did not stay up: it restarted within 1 s of coming up \(crash loop\?\)\nstate: RUNNING \(pid 202, uptime 0:00:05\)\nlast lines of .* tail worker stderr:\n {2}boom$/);
   });
 
   it('starts a program that was stopped, and takes "not running" from the stop as harmless', async () => {

@@ -7,7 +7,7 @@ import {defineProvider, shellQuote, z} from 'parako';
 
 import {settingsSchema, type SystemdSettings} from './settings.js';
 
-export default defineProvider<SystemdSettings>({
+export const provider = defineProvider<SystemdSettings>({
   settings: {key: 'supervisor', schema: settingsSchema, jsonSchema: z.toJSONSchema(settingsSchema, {io: 'input'})},
   supervisor: {
     describe: (settings) => settings.units.map((unit) => `systemd unit ${unit}`),
@@ -17,3 +17,5 @@ export default defineProvider<SystemdSettings>({
     },
   },
 });
+
+export default provider;

@@ -1,5 +1,5 @@
 /** parako.json's `supervisor` section when systemd runs the app (docs/supervisors/systemd.md). */
-import {type HookContext, z} from 'parako';
+import {z} from 'parako';
 
 export const settingsSchema = z.strictObject({
   type: z.literal('systemd'),
@@ -8,8 +8,3 @@ export const settingsSchema = z.strictObject({
 });
 
 export type SystemdSettings = z.output<typeof settingsSchema>;
-
-/** This plugin's section, as parako validated it with settingsSchema before any hook ran (ctx.settings). */
-export function settingsOf(ctx: HookContext): SystemdSettings {
-  return settingsSchema.parse(ctx.settings);
-}

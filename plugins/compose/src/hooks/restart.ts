@@ -7,13 +7,11 @@
  *
  *   "supervisor": {"type": "compose", "file": "runtime/compose.yaml", "services": ["app"], "mode": "restart"}
  */
-import {isDeepStrictEqual} from 'node:util';
-
-import {defineHook, type HookContext, type Judgement, judgeEach, NotSettled, waitUntilSettled} from 'parako';
+import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilEachSettled} from 'parako';
 
 import {ComposeProject} from '../compose.js';
 import {type ContainerState, describe, inspectContainers, judge} from '../containers.js';
-import {settingsOf} from '../settings.js';
+import {provider} from '../provides.js';
 
 /** How long every container must stay up after the restart, unless supervisor.settleSeconds says otherwise. */
 const DEFAULT_SETTLE_SECONDS = 3;
@@ -21,9 +19,11 @@ const POLL_MS = 500;
 const LOG_LINES = 20;
 
 type Services = Map<string, string[]>; // service -> container ids
+/** One `docker inspect` of every container, each with its service. */
+type Look = Array<{service: string; container: ContainerState}>;
 
 export default defineHook('restart', async ({ctx}) => {
-  const settings = settingsOf(ctx);
+  const settings = provider.settingsOf(ctx);
   const started = Date.now();
   const settleSeconds = settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
   const compose = await ComposeProject.open(ctx, settings.file);
@@ -100,24 +100,13 @@ function idsOf(containers: Map<string, ContainerState[]>): Services {
  * that dies, or starts again, throws ServiceDown. Bounded by ctx.signal (the hook's timeout).
  */
 async function settle(ctx: HookContext, services: Services, startedBefore: Map<string, number>, settleMs: number): Promise<void> {
-  const judgeContainers = (states: Map<string, ContainerState>): Array<{service: string; container: ContainerState; judgement: Judgement}> =>
-    [...services].flatMap(([service, ids]) =>
-      ids.map((id) => {
-        const container = states.get(id)!;
-        return {service, container, judgement: judgeContainer(container, startedBefore.get(id))};
-      }),
-    );
-  // Each container's judgement when all were first up: one judged otherwise since has restarted or stopped.
-  let cameUp: Map<string, Judgement> | undefined;
   try {
-    await waitUntilSettled({
-      observe: () => inspectContainers(ctx, [...services.values()].flat()),
-      judge(states) {
-        const judged = new Map(judgeContainers(states).map(({container, judgement}) => [container.name, judgement]));
-        const judgement = judgeEach(judged);
-        if (judgement.kind === 'up') cameUp ??= judged;
-        return judgement;
+    await waitUntilEachSettled({
+      observe: async (): Promise<Look> => {
+        const states = await inspectContainers(ctx, [...services.values()].flat());
+        return [...services].flatMap(([service, ids]) => ids.map((id) => ({service, container: states.get(id)!})));
       },
+      judgeItems: (look) => new Map(look.map(({container}) => [container.name, judgeContainer(container, startedBefore.get(container.id))])),
       settleMs,
       pollMs: POLL_MS,
       signal: ctx.signal,
@@ -125,13 +114,10 @@ async function settle(ctx: HookContext, services: Services, startedBefore: Map<s
     });
   } catch (error) {
     if (!(error instanceof NotSettled)) throw error;
-    // The container judged failed in the last look; else, when the settle window caught a
-    // restart, the first one no longer judged as it came up.
-    const judged = judgeContainers(error.state as Map<string, ContainerState>);
-    const {service, container, judgement} =
-      judged.find(({judgement}) => judgement.kind === 'failed') ?? judged.find(({container, judgement}) => !isDeepStrictEqual(judgement, cameUp?.get(container.name))) ?? judged[0]!;
+    const look: Look = error.state;
+    const {service, container} = look.find((entry) => entry.container.name === error.culprit)!;
     const state = `container ${container.name} is ${describe(container)}`;
-    throw new ServiceDown(service, judgement.kind === 'failed' ? state : `${error.why}: ${state}`);
+    throw new ServiceDown(service, error.failed ? state : `${error.why}: ${state}`);
   }
 }
 

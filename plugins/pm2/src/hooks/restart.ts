@@ -4,12 +4,11 @@
  * online with a new pid, and still the same process after a settle window (a crash loop is a
  * failure).
  */
-import {isDeepStrictEqual} from 'node:util';
-
-import {defineHook, type HookContext, type Judgement, judgeEach, NotSettled, waitUntilSettled} from 'parako';
+import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilEachSettled} from 'parako';
 
 import {count, Pm2, type Pm2Instance} from '../pm2.js';
-import {type Pm2Settings, settingsOf} from '../settings.js';
+import {provider} from '../provides.js';
+import type {Pm2Settings} from '../settings.js';
 
 export interface Timing {
   /** How long every instance must stay the same online process. */
@@ -26,7 +25,7 @@ const DEFAULT_SETTLE_SECONDS = 3;
 type Apps = Map<string, Pm2Instance[]>;
 
 export default defineHook('restart', async ({ctx}) => {
-  const settings = settingsOf(ctx);
+  const settings = provider.settingsOf(ctx);
   await restartApps(ctx, settings, {settleMs: (settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS) * 1000, pollMs: 500, retryMs: 1000});
 });
 
@@ -72,21 +71,13 @@ async function runningPids(pm2: Pm2, apps: string[]): Promise<Map<string, Set<nu
  * before, and stays the same process for the settle window. Bounded by ctx.signal (the hook's timeout).
  */
 async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number>>, timing: Timing): Promise<Apps> {
-  const judgeApps = (apps: Apps): Map<string, Judgement> => new Map([...apps].map(([app, instances]) => [app, judgeApp(instances, before.get(app)!)]));
-  // Each app's judgement when all were first up: an app judged otherwise since has restarted or stopped.
-  let cameUp: Map<string, Judgement> | undefined;
   try {
-    return await waitUntilSettled({
+    return await waitUntilEachSettled({
       observe: async () => {
         const listed = await pm2.list();
         return new Map([...before.keys()].map((app) => [app, instancesOf(listed, app)]));
       },
-      judge(apps) {
-        const judged = judgeApps(apps);
-        const judgement = judgeEach(judged);
-        if (judgement.kind === 'up') cameUp ??= judged;
-        return judgement;
-      },
+      judgeItems: (apps) => new Map([...apps].map(([app, instances]) => [app, judgeApp(instances, before.get(app)!)])),
       settleMs: timing.settleMs,
       pollMs: timing.pollMs,
       signal: ctx.signal,
@@ -94,13 +85,9 @@ async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number
     });
   } catch (error) {
     if (!(error instanceof NotSettled)) throw error;
-    const apps = error.state as Apps;
-    // The app judged failed in the last look; else, when the settle window caught a restart,
-    // the first one no longer judged as it came up.
-    const judged = [...judgeApps(apps)];
-    const [app, judgement] =
-      judged.find(([, judgement]) => judgement.kind === 'failed') ?? judged.find(([app, judgement]) => !isDeepStrictEqual(judgement, cameUp?.get(app))) ?? judged[0]!;
-    throw await failure(pm2, app, `did not stay up: ${judgement.kind === 'failed' ? judgement.why : error.why}`, apps.get(app));
+    const apps: Apps = error.state;
+    const app = error.culprit!;
+    throw await failure(pm2, app, `did not stay up: ${error.why}`, apps.get(app));
   }
 }
 

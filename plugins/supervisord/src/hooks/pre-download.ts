@@ -7,12 +7,12 @@
  */
 import {defineHook, PluginError} from 'parako';
 
-import {settingsOf} from '../provides.js';
+import {provider} from '../provides.js';
 import {Supervisorctl} from '../supervisorctl.js';
 
 export default defineHook('pre-download', async ({ctx}) => {
   if (ctx.from === undefined) return;
-  const settings = settingsOf(ctx);
+  const settings = provider.settingsOf(ctx);
   try {
     await new Supervisorctl(ctx, settings).statusOf(settings.programs);
   } catch (error) {

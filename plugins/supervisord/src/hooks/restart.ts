@@ -3,10 +3,10 @@
  * supervisord knows every program, restart them, then wait until each is RUNNING with a new
  * pid and keeps that pid for the settle window (a crash loop is a failure).
  */
-import {defineHook, type HookContext, NotSettled, waitUntilSettled} from 'parako';
+import {defineHook, type HookContext, NotSettled, waitUntilEachSettled} from 'parako';
 
-import {culprits, type Judged, judgeAll, judgeEach, stateOf} from '../judge.js';
-import {settingsOf, type SupervisordSettings} from '../provides.js';
+import {judgePrograms, stateOf} from '../judge.js';
+import {provider, type SupervisordSettings} from '../provides.js';
 import {type ProgramError, type ProgramStatus, Supervisorctl} from '../supervisorctl.js';
 
 /** `supervisor.settleSeconds`, when not set. */
@@ -19,7 +19,7 @@ export interface Timing {
 }
 
 export default defineHook('restart', async ({ctx}) => {
-  const settings = settingsOf(ctx);
+  const settings = provider.settingsOf(ctx);
   await restartPrograms(ctx, settings, {settleMs: (settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS) * 1000, pollMs: 500});
 });
 
@@ -42,17 +42,10 @@ export async function restartPrograms(ctx: HookContext, settings: SupervisordSet
  * before and keeps it for the settle window. Bounded by ctx.signal (the hook's timeout).
  */
 async function settle(ctx: HookContext, supervisorctl: Supervisorctl, programs: string[], before: ProgramStatus[], timing: Timing, refused: ProgramError[]): Promise<ProgramStatus[]> {
-  // Each process as it was when all were first up: one whose pid changed since restarted.
-  let cameUp: Judged[] | undefined;
   try {
-    return await waitUntilSettled({
+    return await waitUntilEachSettled({
       observe: () => supervisorctl.statusOf(programs),
-      judge(look) {
-        const judged = judgeEach(look, before);
-        const judgement = judgeAll(judged);
-        if (judgement.kind === 'up') cameUp ??= judged;
-        return judgement;
-      },
+      judgeItems: (look) => judgePrograms(look, before),
       settleMs: timing.settleMs,
       pollMs: timing.pollMs,
       signal: ctx.signal,
@@ -60,20 +53,18 @@ async function settle(ctx: HookContext, supervisorctl: Supervisorctl, programs: 
     });
   } catch (error) {
     if (!(error instanceof NotSettled)) throw error;
-    const last = judgeEach(error.state as ProgramStatus[], before);
-    const reports = [];
-    for (const culprit of culprits(last, cameUp, error.why)) {
-      const said = refused.find((entry) => entry.name === culprit.name);
-      reports.push(
-        [
-          `supervisord program ${culprit.name} did not stay up: ${culprit.why}`,
-          // A failed judgement already names the state; a crash caught in the window does not.
-          ...(culprit.program === undefined || culprit.judgement.kind === 'failed' ? [] : [`state: ${stateOf(culprit.program)}`]),
-          ...(said === undefined ? [] : [`supervisorctl restart said: ${said.name}: ERROR (${said.error})`]),
-          await supervisorctl.logExcerpt(culprit.name),
-        ].join('\n'),
-      );
-    }
-    throw new Error(reports.join('\n'));
+    const look: ProgramStatus[] = error.state;
+    const name = error.culprit!;
+    const program = look.find((candidate) => candidate.name === name);
+    const said = refused.find((entry) => entry.name === name);
+    throw new Error(
+      [
+        `supervisord program ${name} did not stay up: ${error.why}`,
+        // A failed judgement already names the state; a crash caught in the window does not.
+        ...(program === undefined || error.failed ? [] : [`state: ${stateOf(program)}`]),
+        ...(said === undefined ? [] : [`supervisorctl restart said: ${said.name}: ERROR (${said.error})`]),
+        await supervisorctl.logExcerpt(name),
+      ].join('\n'),
+    );
   }
 }

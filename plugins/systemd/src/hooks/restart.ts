@@ -2,18 +2,16 @@
  * The systemd supervisor (docs/supervisors/systemd.md): restart the units, then wait until each
  * is active and stays so for the settle window.
  */
-import {isDeepStrictEqual} from 'node:util';
+import {defineHook, type HookContext, NotSettled, waitUntilEachSettled} from 'parako';
 
-import {defineHook, type HookContext, type Judgement, judgeEach, NotSettled, waitUntilSettled} from 'parako';
-
-import {settingsOf} from '../settings.js';
+import {provider} from '../provides.js';
 import {describeState, journalExcerpt, showUnits, type UnitState, unitJudge} from '../systemctl.js';
 
 export const DEFAULT_SETTLE_SECONDS = 5;
 const POLL_MS = 250;
 
 export default defineHook('restart', async ({ctx}) => {
-  const {units, settleSeconds = DEFAULT_SETTLE_SECONDS} = settingsOf(ctx);
+  const {units, settleSeconds = DEFAULT_SETTLE_SECONDS} = provider.settingsOf(ctx);
   const before = await checkInstalled(ctx, units);
   await clearStartLimit(ctx, units);
   await restart(ctx, units);
@@ -65,20 +63,11 @@ async function restart(ctx: HookContext, units: string[]): Promise<void> {
  * automatic restart, for `settleMs`. Bounded by the hook's timeout through ctx.signal.
  */
 async function settle(ctx: HookContext, before: UnitState[], settleMs: number): Promise<UnitState[]> {
-  const units = before.map((state) => state.unit);
   const judges = before.map((state) => unitJudge(state.nRestarts));
-  const judgeUnits = (states: UnitState[]): Map<string, Judgement> => new Map(states.map((state, i) => [state.id, judges[i]!(state)]));
-  // Each unit's judgement when all were first up: a unit judged otherwise since has restarted or stopped.
-  let cameUp: Map<string, Judgement> | undefined;
   try {
-    return await waitUntilSettled({
-      observe: () => showUnits(ctx, units),
-      judge(states) {
-        const judged = judgeUnits(states);
-        const judgement = judgeEach(judged);
-        if (judgement.kind === 'up') cameUp ??= judged;
-        return judgement;
-      },
+    return await waitUntilEachSettled({
+      observe: () => showUnits(ctx, before.map((state) => state.unit)),
+      judgeItems: (states) => new Map(states.map((state, i) => [state.id, judges[i]!(state)])),
       settleMs,
       pollMs: POLL_MS,
       signal: ctx.signal,
@@ -86,26 +75,10 @@ async function settle(ctx: HookContext, before: UnitState[], settleMs: number): 
     });
   } catch (error) {
     if (!(error instanceof NotSettled)) throw error;
-    const states = error.state as UnitState[];
-    const reports = await Promise.all(
-      culprits(states, judgeUnits(states), cameUp, error.why).map(({state, why}) => unitReport(ctx, state, `${state.id} did not stay up: ${why}`)),
-    );
-    throw new Error(reports.join('\n'));
+    const states: UnitState[] = error.state;
+    const culprit = states.find((state) => state.id === error.culprit)!;
+    throw new Error(await unitReport(ctx, culprit, `${culprit.id} did not stay up: ${error.why}`));
   }
-}
-
-/**
- * The units a failure is about, each with its reason: those judged failed in the last look;
- * else, when the settle window caught a restart, those no longer up as they came up.
- */
-function culprits(states: UnitState[], judged: Map<string, Judgement>, cameUp: Map<string, Judgement> | undefined, why: string): Array<{state: UnitState; why: string}> {
-  const failed = states.flatMap((state) => {
-    const judgement = judged.get(state.id)!;
-    return judgement.kind === 'failed' ? [{state, why: judgement.why}] : [];
-  });
-  if (failed.length > 0) return failed;
-  const changed = states.filter((state) => !isDeepStrictEqual(judged.get(state.id), cameUp?.get(state.id)));
-  return (changed.length > 0 ? changed : states).map((state) => ({state, why}));
 }
 
 /** What went wrong with the unit, its state, and its last journal lines. */
