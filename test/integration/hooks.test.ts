@@ -41,6 +41,8 @@ const PM2_HOST = {supervisor: {type: 'pm2', apps: ['web']}};
 const FIRST_PARTY_IDLE_ON_PM2 = {
   '@parako/plugin-systemd': 'supervisor.type is "pm2" in parako.json, this plugin acts when it is "systemd"',
   '@parako/plugin-compose': 'supervisor.type is "pm2" in parako.json, this plugin acts when it is "compose"',
+  '@parako/plugin-supervisord': 'supervisor.type is "pm2" in parako.json, this plugin acts when it is "supervisord"',
+  '@parako/plugin-backup-mysql': 'parako.json sets no backup.type, this plugin acts when it is "mysql"',
   '@parako/plugin-backup-postgres': 'parako.json sets no backup.type, this plugin acts when it is "postgres"',
   '@parako/plugin-backup-mongo': 'parako.json sets no backup.type, this plugin acts when it is "mongo"',
   '@parako/plugin-backup-sqlite': 'parako.json sets no backup.type, this plugin acts when it is "sqlite"',
@@ -167,7 +169,8 @@ describe('which plugins act on this host', () => {
     expect(restart[0]).toMatch(/^ {2}1\. @parako\/plugin-pm2 +0\.1\.0 +first-party +acts$/);
     expect(restart[1]).toMatch(/^ {2}2\. parako-plugin-inhouse +1\.2\.3 +linked +acts /);
     expect(restart[2]).toMatch(/^ {2}- +@parako\/plugin-compose .* idle \(supervisor\.type is "pm2" in parako\.json, this plugin acts when it is "compose"\)$/);
-    expect(restart[3]).toMatch(/^ {2}- +@parako\/plugin-systemd .* idle \(supervisor\.type is "pm2" in parako\.json, this plugin acts when it is "systemd"\)$/);
+    expect(restart[3]).toMatch(/^ {2}- +@parako\/plugin-supervisord .* idle \(supervisor\.type is "pm2" in parako\.json, this plugin acts when it is "supervisord"\)$/);
+    expect(restart[4]).toMatch(/^ {2}- +@parako\/plugin-systemd .* idle \(supervisor\.type is "pm2" in parako\.json, this plugin acts when it is "systemd"\)$/);
     expect(human.stdout).toMatch(/^ {2}@parako\/plugin-pm2 +0\.1\.0 +first-party +acts: supervisor\.type is "pm2" in parako\.json$/m);
     for (const [name, why] of Object.entries(FIRST_PARTY_IDLE_ON_PM2)) {
       expect(human.stdout).toMatch(new RegExp(`^  ${name} +0\\.1\\.0 +first-party +idle: ${why.replaceAll('.', '\\.')}$`, 'm'));
@@ -179,10 +182,12 @@ describe('which plugins act on this host', () => {
       {plugin: '@parako/plugin-pm2', acts: true, idle: undefined},
       {plugin: 'parako-plugin-inhouse', acts: true, idle: undefined},
       {plugin: '@parako/plugin-compose', acts: false, idle: FIRST_PARTY_IDLE_ON_PM2['@parako/plugin-compose']},
+      {plugin: '@parako/plugin-supervisord', acts: false, idle: FIRST_PARTY_IDLE_ON_PM2['@parako/plugin-supervisord']},
       {plugin: '@parako/plugin-systemd', acts: false, idle: FIRST_PARTY_IDLE_ON_PM2['@parako/plugin-systemd']},
     ]);
     expect(listing.hooks['pre-swap']!.filter((hook) => hook.origin === 'first-party').map(({plugin: name, acts, idle}) => [name, acts, idle])).toEqual([
       ['@parako/plugin-backup-mongo', false, FIRST_PARTY_IDLE_ON_PM2['@parako/plugin-backup-mongo']],
+      ['@parako/plugin-backup-mysql', false, FIRST_PARTY_IDLE_ON_PM2['@parako/plugin-backup-mysql']],
       ['@parako/plugin-backup-postgres', false, FIRST_PARTY_IDLE_ON_PM2['@parako/plugin-backup-postgres']],
       ['@parako/plugin-backup-sqlite', false, FIRST_PARTY_IDLE_ON_PM2['@parako/plugin-backup-sqlite']],
     ]);
@@ -195,7 +200,7 @@ describe('which plugins act on this host', () => {
   it('without a parako.json every plugin that declares a condition is idle with "no parako.json"', async () => {
     world = await worlds.make();
     const listing = jsonOf(await parako(world, ['hooks', '--json'])) as {hooks: Record<string, ListedHook[]>};
-    expect(listing.hooks.restart!.map(({acts, idle}) => ({acts, idle}))).toEqual(Array(3).fill({acts: false, idle: 'no parako.json'}));
+    expect(listing.hooks.restart!.map(({acts, idle}) => ({acts, idle}))).toEqual(Array(4).fill({acts: false, idle: 'no parako.json'}));
   });
 
   it('an in-house plugin whose actsWhen does not match is never run by an update', async () => {
