@@ -213,7 +213,7 @@ export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, file: string, 
       const found = env[name];
       if (found === undefined) {
         throw new ConfigError(`${file}: ${path.join('.') || '(top level)'}: environment variable ${name} is not set`, {
-          next: `export ${name}=… in the environment that runs parako (for systemd: Environment= or EnvironmentFile=)`,
+          next: `export ${name}=… in the environment that runs parako (a service unit's Environment= or EnvironmentFile=, the cron line, the shell)`,
         });
       }
       return found;

@@ -104,6 +104,29 @@ export function exitCodeOf(error: unknown): ExitCode {
   return error instanceof ParakoError ? error.code : ExitCode.unexpected;
 }
 
+/**
+ * How an update or rollback that was not stopped by an error ends: the exit code and the
+ * `--json` reason of each outcome, in one table (architecture.md §8). A run stopped by an
+ * error ends `failed`, with the code and reason its error class carries (failureOf).
+ */
+export const ENDINGS = {
+  installed: {code: ExitCode.ok, reason: undefined},
+  updated: {code: ExitCode.ok, reason: undefined},
+  'up-to-date': {code: ExitCode.ok, reason: undefined},
+  'rolled-back': {code: ExitCode.ok, reason: undefined},
+  'auto-rolled-back': {code: ExitCode.rolledBack, reason: 'rolled-back'},
+  unhealthy: {code: ExitCode.unhealthy, reason: 'unhealthy'},
+  /** Written by the next run's recovery for a run that was killed (recover.ts). */
+  interrupted: {code: ExitCode.unexpected, reason: 'interrupted'},
+} as const satisfies Record<string, {code: ExitCode; reason: string | undefined}>;
+export type Ending = keyof typeof ENDINGS;
+
+/** The exit code, `--json` reason and next step of a run stopped by `error`. */
+export function failureOf(error: unknown, fallbackNext: string): {code: ExitCode; reason: string; next: string} {
+  if (error instanceof ParakoError) return {code: error.code, reason: error.reason, next: error.next ?? fallbackNext};
+  return {code: ExitCode.unexpected, reason: 'unexpected', next: fallbackNext};
+}
+
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

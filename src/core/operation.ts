@@ -51,7 +51,7 @@ export function throwIfAborted(signal: AbortSignal, before: string): void {
   }
 }
 
-/** Everything one running operation knows; the journal and the hook contexts are built from it. */
+/** Everything one running operation knows (held by its Pipeline); the journal and the hook contexts are built from it. */
 export interface OperationState {
   operation: 'update' | 'rollback';
   startedAt: number;
@@ -63,5 +63,5 @@ export interface OperationState {
   /** A release dir this run created (removed again if the run fails before its swap sticks). */
   createdRelease?: string;
   /** The releases as hooks see them, manifests included once known. */
-  releases?: {from?: Release; to: Release};
+  releases: {from?: Release; to: Release};
 }

@@ -14,7 +14,7 @@ export interface PlanData {
   breaking: string[];
   migration: {command: string; reverse?: string; runs: boolean} | null;
   /** `what`: what the plugin backs up (`PostgreSQL database shop`), as it describes it. */
-  backup: {plugin: string; what?: string; path?: string; wanted: boolean} | null;
+  backup: {plugin: string; what?: string; method?: string; path?: string; wanted: boolean} | null;
   restart: string[];
   health: string | null;
   prune: string[];
@@ -35,13 +35,14 @@ export async function describePlan(
     .remove.map((r) => r.version);
   const wanted = input.options.backup ?? to.migration !== null;
   const recorded = backupOf(input.records);
+  const method = (input.records.backup as {method?: unknown} | undefined)?.method;
   const data: PlanData = {
     from: input.from ?? null,
     to: to.version,
     notes: to.notes,
     breaking: to.breaking,
     migration: to.migration === null ? null : {...to.migration, runs: input.options.migrate},
-    backup: backupPlan(env, recorded, wanted),
+    backup: backupPlan(env, recorded, typeof method === 'string' ? method : undefined, wanted),
     restart: !input.options.restart ? [] : restartTargets(env),
     health: input.options.restart ? config.health?.url ?? null : null,
     prune,
@@ -52,7 +53,7 @@ export async function describePlan(
   if (data.migration === null) lines.push('migration: none');
   else lines.push(`migration: ${data.migration.command}${data.migration.runs ? ' (parako runs it: --migrate)' : ' (printed for you to run; --migrate runs it)'}${data.migration.reverse ? `; reverse: ${data.migration.reverse}` : '; no reverse declared'}`);
   if (data.backup === null) lines.push(`backup: none configured${to.migration !== null ? ' (warning: this release migrates the database)' : ''}`);
-  else lines.push(`backup: ${data.backup.wanted ? `would be taken by ${data.backup.plugin}${data.backup.what === undefined ? '' : ` of ${data.backup.what}`}${data.backup.path ? ` to ${data.backup.path}` : ''}` : `not taken (${input.options.backup === false ? '--no-backup' : 'no migration'})`}`);
+  else lines.push(`backup: ${data.backup.wanted ? `would be taken by ${data.backup.plugin}${data.backup.what === undefined ? '' : ` of ${data.backup.what}`}${data.backup.method === undefined ? '' : ` ${data.backup.method}`}${data.backup.path ? ` to ${data.backup.path}` : ''}` : `not taken (${input.options.backup === false ? '--no-backup' : 'no migration'})`}`);
   lines.push(`restart: ${data.restart.length > 0 ? data.restart.join(', ') : input.options.restart ? 'no supervisor configured' : 'skipped (--no-restart)'}`);
   if (data.health !== null) lines.push(`health: ${data.health} within ${config.health?.timeoutSeconds} s, rollback if unhealthy`);
   lines.push(`prune: ${data.prune.length > 0 ? data.prune.map((v) => `v${v}`).join(', ') : 'nothing'}`);
@@ -66,8 +67,8 @@ function restartTargets(env: OperationEnv): string[] {
 }
 
 /** Which plugin would back up what; the plugin's own record (its path) when it made one. */
-function backupPlan(env: OperationEnv, recorded: BackupRecord | null, wanted: boolean): PlanData['backup'] {
+function backupPlan(env: OperationEnv, recorded: BackupRecord | null, method: string | undefined, wanted: boolean): PlanData['backup'] {
   if (env.config.backup === undefined) return null;
   const view = env.hooks.backupView({app: env.config.app, dir: env.layout.dir});
-  return {plugin: recorded?.plugin ?? view?.plugin ?? `the plugin for backup.type "${env.config.backup.type}"`, ...(view === undefined ? {} : {what: view.describe}), path: recorded?.path, wanted};
+  return {plugin: recorded?.plugin ?? view?.plugin ?? `the plugin for backup.type "${env.config.backup.type}"`, ...(view === undefined ? {} : {what: view.describe}), method, path: recorded?.path, wanted};
 }

@@ -1,6 +1,7 @@
 import {readdir, rm} from 'node:fs/promises';
 import {join} from 'node:path';
 
+import {ENDINGS} from './errors.js';
 import {appendHistory} from './history.js';
 import {type JournalEntry, PHASES, readJournal} from './journal.js';
 import {isRetained, readCurrentVersion, refuseSourceInstall, STAGING_PREFIX} from './layout.js';
@@ -81,7 +82,7 @@ export async function recoverInterrupted(env: OperationEnv): Promise<Recovery | 
     from: found.from ?? null,
     to: found.to,
     outcome: 'interrupted',
-    code: 1,
+    code: ENDINGS.interrupted.code,
     migrationRan: found.migrationStarted === true,
     backup: null,
     durationMs: 0,

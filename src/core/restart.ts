@@ -1,9 +1,7 @@
 import type {Release} from '../hooks/context.js';
-import {hookContext} from './context.js';
 import {messageOf} from './errors.js';
 import {checkHealth, describeHealth} from './health.js';
-import type {Journal} from './journal.js';
-import type {OperationEnv, OperationState} from './operation.js';
+import type {Pipeline} from './pipeline.js';
 
 export interface BringUpResult {
   healthy: boolean;
@@ -14,13 +12,14 @@ export interface BringUpResult {
 /**
  * Phases 10–11: the supervisor plugins restart the service, then the core's HTTP check of
  * `health.url` and every `health` hook must pass. Failures are returned, not thrown: the
- * caller decides whether to roll back. `journal` records the health phase; the second check
- * of an automatic rollback passes none, so the journal keeps saying "rollback".
+ * caller decides whether to roll back. The second check of an automatic rollback names the
+ * releases the other way round and journals nothing, so the journal keeps saying "rollback".
  */
-export async function restartAndCheck(env: OperationEnv, state: OperationState, releases: {from?: Release; to: Release}, journal?: Journal): Promise<BringUpResult> {
-  // Past the swap the operation must finish: hooks are only stopped by their own timeouts.
-  const signal = new AbortController().signal;
-  const base = hookContext(env, state, releases, signal);
+export async function restartAndCheck(run: Pipeline, again?: {releases: {from?: Release; to: Release}}): Promise<BringUpResult> {
+  const {env} = run;
+  const releases = again?.releases ?? run.releases;
+  if (again === undefined) await run.phase('restart');
+  const base = run.context({releases});
   // Only plugins that act with this parako.json are here: idle supervisor plugins restart nothing.
   const restarters = [...new Set(env.hooks.at('restart').map((hook) => hook.plugin))];
   if (restarters.length === 0) {
@@ -37,7 +36,7 @@ export async function restartAndCheck(env: OperationEnv, state: OperationState, 
     }
     env.out.say(env.config.supervisor === undefined ? `restart hooks ran (${restarters.join(', ')}); no supervisor configured` : 'service restarted');
   }
-  await journal?.phase('health');
+  if (again === undefined) await run.phase('health');
   const health = env.config.health;
   if (health !== undefined) {
     const result = await checkHealth({

@@ -1,14 +1,13 @@
 import semver from 'semver';
 
 import type {Release} from '../hooks/context.js';
-import {hookContext, retainedRelease} from './context.js';
-import {ExitCode, exitCodeOf, messageOf, ParakoError, RefusedError, UsageError} from './errors.js';
-import {finishOperation} from './finish.js';
+import {retainedRelease} from './context.js';
+import {messageOf, RefusedError, UsageError} from './errors.js';
 import {lastInstallOf, previousRelease, readHistory} from './history.js';
-import {Journal} from './journal.js';
 import {isRetained, listRetained, readCurrentVersion} from './layout.js';
 import {runMigration} from './migrate.js';
-import {type OperationEnv, type OperationResult, type OperationState, throwIfAborted} from './operation.js';
+import type {OperationEnv, OperationResult, OperationState} from './operation.js';
+import {Pipeline} from './pipeline.js';
 import {exclusively} from './recover.js';
 import {restartAndCheck} from './restart.js';
 import {swapCurrent} from './swap.js';
@@ -33,9 +32,7 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
   const history = await readHistory(layout);
   const target = await chooseTarget(env, current, options.to, previousRelease(history, current));
   const install = lastInstallOf(history, current);
-  const state: OperationState = {operation: 'rollback', startedAt: Date.now(), from: current, to: target, records: {}, swapped: false, migrationRan: false};
   const releases: {from?: Release; to: Release} = {from: await retainedRelease(env, current), to: (await retainedRelease(env, target))!};
-  state.releases = releases;
   const reverse = releases.from?.manifest?.migration?.reverse;
   if (install?.migrationRan === true && !options.force) {
     if (!options.reverseMigration) throw migrationGuard(current, target, reverse);
@@ -51,50 +48,31 @@ async function runRollback(env: OperationEnv, options: RollbackOptions): Promise
       next: `to move forward with its migration: parako update --version ${target} --migrate (reuses the retained release); if the database already has it: parako rollback --to v${target} --force. Nothing was changed.`,
     });
   }
-  const journal = new Journal(layout, env.log);
-  await journal.begin({operation: 'rollback', from: current, to: target});
-  const ctx = () => hookContext(env, state, releases, state.swapped ? new AbortController().signal : env.signal);
+  const run = await Pipeline.begin(env, {operation: 'rollback', from: current, to: target, releases});
   try {
-    await journal.phase('pre-swap');
-    await env.hooks.run('pre-swap', {...ctx(), backup: {wanted: false, forced: false, skipped: false}});
+    await run.hooks('pre-swap', {backup: {wanted: false, forced: false, skipped: false}});
     // As in update: a signal before the swap stops the rollback with nothing changed.
-    throwIfAborted(env.signal, 'the rollback');
+    run.stopIfSignalled('the rollback');
     if (install?.migrationRan === true && options.reverseMigration && !options.force && reverse !== undefined) {
-      await journal.phase('migrate', {migrationStarted: true});
+      await run.phase('migrate', {migrationStarted: true});
       await runMigration(env, reverse, releases.from!.path, 'reverse migration');
-      state.records.reverseMigration = reverse;
+      run.state.records.reverseMigration = reverse;
     }
-    await journal.phase('swap');
-    await swapCurrent(layout, target);
-    state.swapped = true;
-    await journal.note({swapped: true});
-    env.out.say(`current -> releases/v${target}`);
-    await journal.phase('post-swap');
-    await env.hooks.run('post-swap', ctx());
+    await run.swap();
+    await run.hooks('post-swap');
   } catch (error) {
-    if (state.swapped) {
-      await swapCurrent(layout, current);
-      state.swapped = false;
-    }
-    return finishOperation(env, state, journal, {
-      code: exitCodeOf(error), outcome: 'failed', message: `rollback to v${target} failed: ${messageOf(error)}; current is v${current}`,
-      next: error instanceof ParakoError ? error.next : undefined, reason: error instanceof ParakoError ? error.reason : 'unexpected',
-    });
+    await run.undoSwap();
+    return run.fail(error, `rollback to v${target} failed: ${messageOf(error)}; current is v${current}`);
   }
   if (options.restart) {
-    await journal.phase('restart');
-    const bringUp = await restartAndCheck(env, state, releases, journal);
+    const bringUp = await restartAndCheck(run);
     if (!bringUp.healthy) {
-      return finishOperation(env, state, journal, {
-        code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy',
-        message: `rolled back to v${target}, but it is not healthy: ${bringUp.reason}`,
-        next: 'look at the service logs; parako rollback --to <version> picks another retained release',
-      });
+      return run.end('unhealthy', `rolled back to v${target}, but it is not healthy: ${bringUp.reason}`, 'look at the service logs; parako rollback --to <version> picks another retained release');
     }
   } else {
     env.out.say('restart skipped (--no-restart): restart the service yourself, then check its health');
   }
-  return finishOperation(env, state, journal, {code: 0, outcome: 'rolled-back', message: `rolled back v${current} -> v${target}`});
+  return run.end('rolled-back', `rolled back v${current} -> v${target}`);
 }
 
 async function chooseTarget(env: OperationEnv, current: string, asked: string | undefined, previous: string | undefined): Promise<string> {
@@ -147,47 +125,44 @@ function migrationGuard(current: string, target: string, reverse: string | undef
  * release (reversing the migration first if one ran and can be reversed), restart, check
  * again. Code 7 when the previous release runs again; 8 when parako could not roll back.
  */
-export async function autoRollback(
-  env: OperationEnv,
-  state: OperationState,
-  journal: Journal,
-  releases: {from?: Release; to: Release},
-  reason: string,
-): Promise<OperationResult> {
+export async function autoRollback(run: Pipeline, reason: string): Promise<OperationResult> {
+  const {env, state, releases} = run;
   const from = state.from;
-  if (from === undefined) return firstInstallDown(env, state, journal, reason);
+  if (from === undefined) return firstInstallDown(run, reason);
   env.out.say(`v${state.to} is unhealthy: ${reason}`);
   const reverse = releases.to.manifest?.migration?.reverse;
   if (state.migrationRan && reverse === undefined) {
-    return finishOperation(env, state, journal, {
-      code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy',
-      message: `v${state.to} is unhealthy (${reason}) and NOT rolled back: its migration ran and declares no reverse, so v${from} cannot run on the migrated database`,
-      next: `fix forward, or restore the backup${backupHint(state)} and run parako rollback --force`,
-    });
+    return run.end(
+      'unhealthy',
+      `v${state.to} is unhealthy (${reason}) and NOT rolled back: its migration ran and declares no reverse, so v${from} cannot run on the migrated database`,
+      `fix forward, or restore the backup${backupHint(state)} and run parako rollback --force`,
+    );
   }
-  await journal.phase('rollback');
+  await run.phase('rollback');
   try {
     if (state.migrationRan && reverse !== undefined) await runMigration(env, reverse, releases.to.path, 'reverse migration');
   } catch (error) {
-    return finishOperation(env, state, journal, {
-      code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy', message: `v${state.to} is unhealthy (${reason}) and its reverse migration failed: ${messageOf(error)}; current stays on v${state.to}`,
-      next: `restore the backup${backupHint(state)}, then parako rollback --force`,
-    });
+    return run.end(
+      'unhealthy',
+      `v${state.to} is unhealthy (${reason}) and its reverse migration failed: ${messageOf(error)}; current stays on v${state.to}`,
+      `restore the backup${backupHint(state)}, then parako rollback --force`,
+    );
   }
   await swapCurrent(env.layout, from);
   env.out.say(`rolled back: current -> releases/v${from}`);
-  const again = await restartAndCheck(env, {...state, operation: 'update'}, {from: releases.to, to: releases.from ?? releases.to});
+  const again = await restartAndCheck(run, {releases: {from: releases.to, to: releases.from ?? releases.to}});
   if (!again.healthy) {
-    return finishOperation(env, state, journal, {
-      code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy', message: `v${state.to} was unhealthy (${reason}); rolled back to v${from}, but it is unhealthy too: ${again.reason}`,
-      next: 'look at the service and its logs: the problem may be the host, not the release',
-    });
+    return run.end(
+      'unhealthy',
+      `v${state.to} was unhealthy (${reason}); rolled back to v${from}, but it is unhealthy too: ${again.reason}`,
+      'look at the service and its logs: the problem may be the host, not the release',
+    );
   }
-  return finishOperation(env, state, journal, {
-    code: ExitCode.rolledBack, outcome: 'auto-rolled-back', reason: 'rolled-back',
-    message: `v${state.to} was unhealthy (${reason}); rolled back automatically, v${from} is running again. v${state.to} is marked bad and skipped by update to latest`,
-    next: `see the logs of v${state.to}; parako update --version ${state.to} retries it explicitly`,
-  });
+  return run.end(
+    'auto-rolled-back',
+    `v${state.to} was unhealthy (${reason}); rolled back automatically, v${from} is running again. v${state.to} is marked bad and skipped by update to latest`,
+    `see the logs of v${state.to}; parako update --version ${state.to} retries it explicitly`,
+  );
 }
 
 /**
@@ -196,17 +171,18 @@ export async function autoRollback(
  * on the release; the history line has no `from`, which keeps the version off the bad list
  * (history.ts badVersions), so the next `update` does not skip the only release.
  */
-function firstInstallDown(env: OperationEnv, state: OperationState, journal: Journal, reason: string): Promise<OperationResult> {
+function firstInstallDown(run: Pipeline, reason: string): Promise<OperationResult> {
+  const {env, state} = run;
   const current = env.layout.currentLink;
   const url = env.config.health === undefined ? '' : ` at ${env.config.health.url}`;
-  return finishOperation(env, state, journal, {
-    code: ExitCode.unhealthy, outcome: 'unhealthy', reason: 'unhealthy',
-    message: `v${state.to} is installed at ${current}, but the service did not come up: ${reason}; there is no earlier release to roll back to, so current stays on v${state.to}`,
-    next: [
+  return run.end(
+    'unhealthy',
+    `v${state.to} is installed at ${current}, but the service did not come up: ${reason}; there is no earlier release to roll back to, so current stays on v${state.to}`,
+    [
       `set up the service so it runs ${current} (docs/supervisors.md), start it, and check that it answers${url}; parako status shows what is installed`,
       `v${state.to} is not marked bad, so parako update does not skip it. A first install on a host whose service is not set up yet is done with parako update --no-restart, then starting the service`,
     ].join('\n'),
-  });
+  );
 }
 
 function backupHint(state: OperationState): string {

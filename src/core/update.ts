@@ -1,17 +1,15 @@
 import {mkdir, mkdtemp, rm, rmdir} from 'node:fs/promises';
 import {join} from 'node:path';
 
-import type {Release} from '../hooks/context.js';
-import {hookContext, releaseRef, retainedRelease} from './context.js';
+import {releaseRef, retainedRelease} from './context.js';
 import {downloadArtifact, downloadSmallFile} from './download.js';
-import {DownloadError, ParakoError, exitCodeOf, messageOf, RefusedError} from './errors.js';
+import {DownloadError, ENDINGS, ExitCode, exitCodeOf, messageOf, RefusedError} from './errors.js';
 import {type FeedRelease, fetchIndex, resolveVersion} from './feed.js';
-import {finishOperation} from './finish.js';
 import {badVersions, readHistory} from './history.js';
-import {Journal} from './journal.js';
 import {readCurrentVersion, refuseSourceInstall} from './layout.js';
 import {runMigration} from './migrate.js';
-import {type OperationEnv, type OperationResult, type OperationState, throwIfAborted} from './operation.js';
+import type {OperationEnv, OperationResult} from './operation.js';
+import {Pipeline} from './pipeline.js';
 import {describePlan} from './plan.js';
 import {pruneReleases} from './prune.js';
 import {exclusively} from './recover.js';
@@ -49,74 +47,54 @@ export async function update(env: OperationEnv, options: UpdateOptions): Promise
 async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<OperationResult> {
   const {layout} = env;
   const target = await resolveTarget(env, options);
-  if (target.from === target.release.version) {
-    return {code: 0, outcome: 'up-to-date', message: `already on v${target.from}; nothing to do`, from: target.from, to: target.from};
-  }
-  const state: OperationState = {
-    operation: 'update', startedAt: Date.now(), from: target.from, to: target.release.version, records: {}, swapped: false, migrationRan: false,
-  };
-  const journal = new Journal(layout, env.log);
-  await journal.begin({operation: 'update', from: state.from, to: state.to});
-  const releases: {from?: Release; to: Release} = {from: await retainedRelease(env, state.from), to: releaseRef(env, state.to)};
-  state.releases = releases;
-  // Signals are honoured up to the swap; after it the operation finishes (OperationEnv.signal).
-  const ctx = () => hookContext(env, state, releases, state.swapped ? new AbortController().signal : env.signal, {});
+  const {from} = target;
+  const to = target.release.version;
+  if (from === to) return {code: ENDINGS['up-to-date'].code, outcome: 'up-to-date', message: `already on v${from}; nothing to do`, from, to};
+  const run = await Pipeline.begin(env, {operation: 'update', from, to, releases: {from: await retainedRelease(env, from), to: releaseRef(env, to)}});
+  const {state, releases} = run;
   const artifact = join(layout.downloadsDir, artifactName(env, target.release));
   try {
-    await journal.phase('pre-download');
-    await env.hooks.run('pre-download', ctx());
-    throwIfAborted(env.signal, 'the download');
-    await journal.phase('download', {download: artifact});
+    await run.hooks('pre-download');
+    run.stopIfSignalled('the download');
+    await run.phase('download', {download: artifact});
     await mkdir(layout.downloadsDir, {recursive: true, mode: 0o700});
     const bundle = await fetchRelease(env, target.release, artifact);
-    await journal.phase('verify');
+    await run.phase('verify');
     releases.to.manifest = await verifyRelease(env, target.release, artifact, bundle);
-    await journal.phase('post-verify');
-    await env.hooks.run('post-verify', ctx());
+    await run.hooks('post-verify');
     await confirmBreaking(env, options, releases.to.manifest);
-    throwIfAborted(env.signal, 'staging');
-    await journal.phase('stage');
+    run.stopIfSignalled('staging');
+    await run.phase('stage');
     const staged = await stageRelease({
-      layout, artifact, app: env.config.app, version: state.to, limits: stageLimits(env),
+      layout, artifact, app: env.config.app, version: to, limits: stageLimits(env),
       // What runs is what was shown: stage refuses a release.json on disk that is not this one.
       shown: releases.to.manifest, signal: env.signal,
-      onStagingDir: async (stagingDir) => journal.note({stagingDir}),
+      onStagingDir: async (stagingDir) => run.note({stagingDir}),
     });
     if (!staged.reused) state.createdRelease = staged.path;
     releases.to.manifest = staged.manifest;
-    env.out.say(staged.reused ? `reusing the retained release ${staged.path}` : `staged v${state.to} in ${staged.path}`);
+    env.out.say(staged.reused ? `reusing the retained release ${staged.path}` : `staged v${to} in ${staged.path}`);
     await removeDownload(artifact, bundle);
-    await journal.phase('pre-swap', {stagingDir: undefined});
-    await env.hooks.run('pre-swap', {...ctx(), ...backupIntent(env, options, releases.to.manifest)});
-    throwIfAborted(env.signal, 'the swap');
-    await journal.phase('swap');
-    await swapCurrent(layout, state.to);
-    state.swapped = true;
-    await journal.note({swapped: true});
-    env.out.say(`current -> releases/v${state.to}`);
-    await journal.phase('post-swap');
-    await env.hooks.run('post-swap', ctx());
-    await migrate(env, options, state, journal, releases.to.manifest);
+    await run.hooks('pre-swap', backupIntent(env, options, releases.to.manifest), {stagingDir: undefined});
+    run.stopIfSignalled('the swap');
+    await run.swap();
+    await run.hooks('post-swap');
+    await migrate(run, options, releases.to.manifest);
   } catch (error) {
-    return failBeforeRestart(env, state, journal, error, [artifact]);
+    return failBeforeRestart(run, error, [artifact]);
   }
   if (!options.restart) {
     env.out.say('restart skipped (--no-restart): restart the service yourself, then check its health');
   } else {
-    await journal.phase('restart');
-    const bringUp = await restartAndCheck(env, state, releases, journal);
-    if (!bringUp.healthy) return autoRollback(env, state, journal, releases, bringUp.reason ?? 'unhealthy');
+    const bringUp = await restartAndCheck(run);
+    if (!bringUp.healthy) return autoRollback(run, bringUp.reason ?? 'unhealthy');
   }
-  await journal.phase('prune');
-  const pruned = await pruneReleases(layout, env.config.keepReleases, [state.to, state.from]);
+  await run.phase('prune');
+  const pruned = await pruneReleases(layout, env.config.keepReleases, [to, from]);
   if (pruned.length > 0) env.out.say(`pruned ${pruned.map((r) => `v${r.version}`).join(', ')} (keepReleases ${env.config.keepReleases})`);
   // Partial downloads of other versions, kept by interrupted runs for resuming, are done with.
   await rm(layout.downloadsDir, {recursive: true, force: true});
-  return finishOperation(env, state, journal, {
-    code: 0,
-    outcome: state.from === undefined ? 'installed' : 'updated',
-    message: state.from === undefined ? `installed v${state.to}` : `updated v${state.from} -> v${state.to}`,
-  });
+  return from === undefined ? run.end('installed', `installed v${to}`) : run.end('updated', `updated v${from} -> v${to}`);
 }
 
 interface Target {
@@ -198,15 +176,16 @@ function backupIntent(env: OperationEnv, options: UpdateOptions, manifest: Relea
 }
 
 /** Phase 9: with --migrate the signed migration runs in `current`; without, it is printed. */
-async function migrate(env: OperationEnv, options: UpdateOptions, state: OperationState, journal: Journal, manifest: ReleaseManifest): Promise<void> {
+async function migrate(run: Pipeline, options: UpdateOptions, manifest: ReleaseManifest): Promise<void> {
+  const {env} = run;
   const migration = manifest.migration;
   if (migration === null) return;
   if (!options.migrate) {
     env.out.say(`this release declares a migration; run it yourself in ${env.layout.currentLink}:\n  ${migration.command}\n(or pass --migrate to let parako run it)`);
     return;
   }
-  await journal.phase('migrate', {migrationStarted: true});
-  state.migrationRan = true;
+  await run.phase('migrate', {migrationStarted: true});
+  run.state.migrationRan = true;
   await runMigration(env, migration.command, env.layout.currentLink, 'migration');
 }
 
@@ -214,29 +193,19 @@ async function migrate(env: OperationEnv, options: UpdateOptions, state: Operati
  * A failure before the restart: put everything back as it was (current re-aimed, a release
  * dir this run created removed, the download gone), record it, notify, and report.
  */
-async function failBeforeRestart(env: OperationEnv, state: OperationState, journal: Journal, error: unknown, downloads: string[]): Promise<OperationResult> {
-  const undone: string[] = [];
-  if (state.swapped) {
-    if (state.from !== undefined) await swapCurrent(env.layout, state.from);
-    else await rm(env.layout.currentLink, {force: true});
-    state.swapped = false;
-    undone.push(state.from === undefined ? 'current removed again' : `current re-aimed at v${state.from}`);
-  }
+async function failBeforeRestart(run: Pipeline, error: unknown, downloads: string[]): Promise<OperationResult> {
+  const {env, state} = run;
+  const undone = await run.undoSwap();
   if (state.createdRelease !== undefined) await rm(state.createdRelease, {recursive: true, force: true});
   for (const file of downloads) await removeDownload(file, `${file}.sigstore.json`);
   await rmdir(env.layout.downloadsDir).catch(() => undefined); // only when empty: a kept partial download of another run stays
-  const code = exitCodeOf(error);
   const backup = state.records.backup as {restore?: string} | undefined;
   const restore = state.migrationRan && backup?.restore !== undefined ? ` The migration may have changed the database: restore the backup with: ${backup.restore}` : '';
   const where = state.from === undefined ? 'nothing is installed' : `current is still v${state.from}`;
-  const message = `${messageOf(error).replace(/[.;]?\s*$/, '')}${undone.length > 0 ? ` (${undone.join(', ')})` : ''}; ${where}.${restore}`;
+  const message = `${messageOf(error).replace(/[.;]?\s*$/, '')}${undone === undefined ? '' : ` (${undone})`}; ${where}.${restore}`;
   // The operator reads the message on stderr; the log keeps it for later without repeating it there.
-  env.log.info({err: messageOf(error), code}, 'update failed');
-  const result = await finishOperation(env, state, journal, {
-    code, outcome: 'failed', message, next: error instanceof ParakoError ? error.next : 'see .parako/parako.log, then run parako update again',
-    reason: error instanceof ParakoError ? error.reason : 'unexpected',
-  });
-  return result;
+  env.log.info({err: messageOf(error), code: exitCodeOf(error)}, 'update failed');
+  return run.fail(error, message);
 }
 
 async function removeDownload(artifact: string, bundle: string): Promise<void> {
@@ -247,26 +216,24 @@ async function removeDownload(artifact: string, bundle: string): Promise<void> {
 /** `update --dry-run`: download and verify into TMPDIR, print the plan, change nothing. */
 async function dryRun(env: OperationEnv, options: UpdateOptions): Promise<OperationResult> {
   const target = await resolveTarget(env, options);
-  const from = target.from;
-  if (from === target.release.version) {
-    return {code: 0, outcome: 'dry-run', message: `already on v${from}; nothing to do`, from, to: from};
-  }
+  const {from} = target;
+  const to = target.release.version;
+  if (from === to) return {code: ExitCode.ok, outcome: 'dry-run', message: `already on v${from}; nothing to do`, from, to};
   const scratch = await mkdtemp(join(env.tmpDir, 'parako-dry-run-'));
   try {
-    const state: OperationState = {operation: 'update', startedAt: Date.now(), from, to: target.release.version, records: {}, swapped: false, migrationRan: false};
-    const releases: {from?: Release; to: Release} = {from: await retainedRelease(env, from), to: releaseRef(env, state.to)};
-    const ctx = () => hookContext(env, state, releases, env.signal, {dryRun: true});
-    await env.hooks.run('pre-download', ctx());
+    const run = Pipeline.dry(env, {operation: 'update', from, to, releases: {from: await retainedRelease(env, from), to: releaseRef(env, to)}});
+    const {releases} = run;
+    await run.hooks('pre-download');
     const artifact = join(scratch, artifactName(env, target.release));
     const bundle = await fetchRelease(env, target.release, artifact);
     releases.to.manifest = await verifyRelease(env, target.release, artifact, bundle);
     // Nothing is staged, so every entry is checked here as staging would: an archive the update
     // would refuse (a second release.json, say) is refused now, not shown as a plan.
     await checkArchive(artifact, stageLimits(env));
-    await env.hooks.run('post-verify', {...ctx(), ...backupIntent(env, options, releases.to.manifest)});
-    const plan = await describePlan(env, {from, to: releases.to.manifest, options, records: state.records});
+    await run.hooks('post-verify', backupIntent(env, options, releases.to.manifest));
+    const plan = await describePlan(env, {from, to: releases.to.manifest, options, records: run.state.records});
     env.out.say(plan.text);
-    return {code: 0, outcome: 'dry-run', message: `would update ${from === undefined ? '(fresh install)' : `v${from}`} -> v${state.to}`, from: from ?? null, to: state.to, plan: plan.data};
+    return {code: ExitCode.ok, outcome: 'dry-run', message: `would update ${from === undefined ? '(fresh install)' : `v${from}`} -> v${to}`, from: from ?? null, to, plan: plan.data};
   } finally {
     await rm(scratch, {recursive: true, force: true});
   }

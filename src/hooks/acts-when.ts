@@ -2,7 +2,7 @@ import {CONFIG_FILE} from '../core/config.js';
 
 /**
  * Whether a plugin acts with this host's parako.json. A plugin declares it as data in its
- * package.json, `"parako": {"actsWhen": {"supervisor.type": "pm2"}}`: dotted paths into
+ * package.json, `"parako": {"actsWhen": {"supervisor.type": "runit"}}`: dotted paths into
  * parako.json and the string each must equal. A plugin without the declaration acts on
  * every run.
  */
@@ -20,7 +20,7 @@ export function actsWhen(declaration: unknown, config: object | null): Verdict {
     return {
       acts: false,
       problem: true,
-      why: `its package.json has parako.actsWhen ${JSON.stringify(declaration)}, which is not a map of ${CONFIG_FILE} paths to strings, e.g. {"supervisor.type": "pm2"}`,
+      why: `its package.json has parako.actsWhen ${JSON.stringify(declaration)}, which is not a map of ${CONFIG_FILE} paths to strings, e.g. {"supervisor.type": "runit"}`,
     };
   }
   if (conditions.length === 0) return EVERY_RUN;

@@ -1,8 +1,8 @@
 /**
  * A backup plugin from four functions: dump the database into a file, check the file, say how
  * to restore it, and (optionally) what must hold before dumping. `defineBackup` gives the two
- * hooks every backup plugin needs: post-verify, which in a dry run says what would be backed up
- * where, and pre-swap, which takes the backup when the update wants one, in a private file
+ * hooks every backup plugin needs: post-verify, which in a dry run records what would be backed
+ * up where (the plan prints it), and pre-swap, which takes the backup when the update wants one, in a private file
  * renamed into place only once checked, or stops the update before anything changed.
  */
 import type {HookContext, HookFunction} from './contract.js';
@@ -20,7 +20,7 @@ export interface BackupDriver<S> {
   settingsOf(ctx: HookContext): S;
   /** What it backs up, for messages: `PostgreSQL database shop`. */
   describe(settings: S, install: InstallView): string;
-  /** How, for the dry run: `with pg_dump --format=custom`. */
+  /** How, for the dry run's plan line: `with pg_dump --format=custom`. */
   method: string;
   /** Checks that can fail before anything is written (the database exists, the tool is installed). */
   preflight?(ctx: HookContext, settings: S): Promise<void>;
@@ -45,8 +45,8 @@ export function defineBackup<S>(driver: BackupDriver<S>): BackupHooks {
     const settings = driver.settingsOf(ctx);
     ctx.backups.checkFolder();
     const path = ctx.backups.pathFor(driver.ext, '<UTC time>');
-    ctx.record('backup', {plugin: driver.plugin, path});
-    ctx.say(`would back up ${driver.describe(settings, ctx)} ${driver.method} to ${path}`);
+    // The plan prints one backup line from this record; saying it here too would print it twice.
+    ctx.record('backup', {plugin: driver.plugin, path, method: driver.method});
     // A dry run changes nothing, so what would stop the update is a warning here.
     await driver.preflight?.(ctx, settings).catch((error: unknown) => ctx.say(`warning: ${(error as Error).message}; the update would stop with code 6`));
   });
