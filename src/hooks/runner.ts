@@ -6,7 +6,7 @@ import {ConfigError, HookError, messageOf} from '../core/errors.js';
 import {backupFiles} from '../core/backup-file.js';
 import {execCommand} from '../core/exec.js';
 import {PluginError} from '../sdk/errors.js';
-import type {InstallView, Provider, SchemaIssue, SupervisorView} from '../sdk/provider.js';
+import {type InstallView, type Provider, type SupervisorView, validateSettings} from '../sdk/provider.js';
 import type {Logger} from '../core/logger.js';
 import {actsWhen, type Verdict} from './acts-when.js';
 import type {HookContext, HookFunction} from './context.js';
@@ -229,9 +229,9 @@ export class HookRunner {
         active.push({plugin: implementation.plugin, provider, settings: undefined});
         continue;
       }
-      const result = await declared.schema['~standard'].validate(section);
-      if (result.issues === undefined) active.push({plugin: implementation.plugin, provider, settings: result.value});
-      else problems.push(...result.issues.map((issue) => describeIssue(declared.key, issue)));
+      const checked = await validateSettings(declared, section);
+      if (checked.problems.length === 0) active.push({plugin: implementation.plugin, provider, settings: checked.value});
+      else problems.push(...checked.problems);
     }
     if (problems.length > 0) {
       throw new ConfigError(`invalid ${file}:\n  ${problems.join('\n  ')}`, {next: 'fix the key(s) named above (docs/configuration.md, and the page of the plugin that owns the section)'});
@@ -366,12 +366,3 @@ function sectionAt(config: HostConfig, key: string): unknown {
   return (config as Record<string, unknown>)[key];
 }
 
-/**
- * One problem in a plugin's section, worded as the core words its own: `supervisor.units: …`,
- * and an unknown key as `supervisor: unknown key "unit"` (zod says "Unrecognized key").
- */
-function describeIssue(key: string, issue: SchemaIssue): string {
-  const path = [key, ...(issue.path ?? []).map((part) => String(typeof part === 'object' ? part.key : part))].join('.');
-  const unknown = /^Unrecognized keys?: (.*)$/.exec(issue.message);
-  return `${path}: ${unknown === null ? issue.message : `unknown key ${unknown[1]}`}`;
-}

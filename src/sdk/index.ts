@@ -33,7 +33,6 @@ export {
   type BackupCapability,
   type BackupFile,
   type BackupFiles,
-  type ContextWith,
   type DefinedProvider,
   defineProvider,
   type InstallView,
@@ -44,11 +43,24 @@ export {
   type StandardSchema,
   type SupervisorCapability,
   type SupervisorView,
+  validateSettings,
 } from './provider.js';
 /** zod 4, for a plugin's settings schema: a plugin needs no validation library of its own. */
 export {z} from 'zod';
-export {type EachSettleOptions, judgeEach, NotSettled, type Judgement, type SettleOptions, waitUntilEachSettled, waitUntilSettled} from './settle.js';
+export {
+  type Blamed,
+  type EachSettleOptions,
+  judgeEach,
+  NotSettled,
+  type Judgement,
+  type ServiceSettleOptions,
+  type SettleOptions,
+  settleService,
+  waitUntilEachSettled,
+  waitUntilSettled,
+} from './settle.js';
 export {formatSize, maskUrl, outputTail, redact, shellQuote} from './text.js';
 
 /** The SDK's version: its major changes only with a change that breaks plugins (CHANGELOG.md). */
 export const SDK_VERSION = '1.0.0';
+export {type LoggedLine, type TestContext, testContext} from './testing.js';

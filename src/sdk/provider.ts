@@ -39,6 +39,24 @@ export interface SettingsDeclaration<S> {
   required?: boolean;
 }
 
+/**
+ * Validates a section of parako.json with the schema its plugin declares, as parako does at
+ * start-up: the value, or the problems exactly as the operator reads them, each led by the key
+ * at fault (`supervisor.units: …`, `backup: unknown key "pasword"`). `problems` is empty when valid.
+ */
+export async function validateSettings<S>(declared: SettingsDeclaration<S>, section: unknown): Promise<{value?: S; problems: string[]}> {
+  const result = await declared.schema['~standard'].validate(section);
+  if (result.issues === undefined) return {value: result.value, problems: []};
+  return {problems: result.issues.map((issue) => describeIssue(declared.key, issue))};
+}
+
+function describeIssue(key: string, issue: SchemaIssue): string {
+  const path = [key, ...(issue.path ?? []).map((part) => String(typeof part === 'object' ? part.key : part))].join('.');
+  // zod's wording; "unknown key" is what the operator of a hand-written parako.json understands.
+  const unknown = /^Unrecognized keys?: (.*)$/.exec(issue.message);
+  return `${path}: ${unknown === null ? issue.message : `unknown key ${unknown[1]}`}`;
+}
+
 /** Where the install is: enough to turn relative paths in a section into absolute ones. */
 export interface InstallView {
   app: string;
@@ -131,6 +149,3 @@ export interface BackupFile {
   /** Removes whatever was written. */
   discard(): Promise<void>;
 }
-
-/** A hook context where the plugin's own settings are known to be of type S. */
-export type ContextWith<S> = HookContext & {settings: S};

@@ -137,3 +137,25 @@ function blame<S>(failure: NotSettled<S>, last: Map<string, Judgement>, cameUp: 
   const moved = items.find((item) => !isDeepStrictEqual(last.get(item), cameUp?.get(item))) ?? items[0];
   return new NotSettled(failure.why, failure.state, moved, false);
 }
+
+/** A NotSettled from waitUntilEachSettled: it always names its culprit. */
+export type Blamed<S> = NotSettled<S> & {culprit: string; failed: boolean};
+
+export interface ServiceSettleOptions<S> extends Omit<EachSettleOptions<S>, 'signal' | 'log'> {
+  /** The error the operator reads when the service did not settle: the plugin's report on `failure.culprit`. */
+  explain(failure: Blamed<S>): Error | Promise<Error>;
+}
+
+/**
+ * What a supervisor plugin's restart hook calls: waitUntilEachSettled bounded by the hook (its
+ * signal, so the hook's timeout ends the wait, and its log), and, when the service does not
+ * settle, the plugin's own explanation of the culprit thrown instead of the bare NotSettled.
+ */
+export async function settleService<S>(ctx: {signal: AbortSignal; log: PluginLogger}, options: ServiceSettleOptions<S>): Promise<S> {
+  try {
+    return await waitUntilEachSettled({...options, signal: ctx.signal, log: ctx.log});
+  } catch (error) {
+    if (!(error instanceof NotSettled)) throw error;
+    throw await options.explain(error as Blamed<S>);
+  }
+}

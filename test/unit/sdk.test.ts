@@ -1,13 +1,16 @@
 /**
  * The SDK's helpers as a plugin calls them (src/sdk/): waiting until a service settles,
  * judging several items at once and naming the one at fault, a provider's typed settings, and
- * the text helpers that keep secrets out of messages.
+ * the text helpers that keep secrets out of messages, and what a plugin's own tests use
+ * (testContext, validateSettings).
  */
 import {describe, expect, it} from 'vitest';
+import {z} from 'zod';
 
 import type {HookContext} from '../../src/sdk/contract.js';
-import {defineProvider} from '../../src/sdk/provider.js';
-import {judgeEach, type Judgement, NotSettled, waitUntilEachSettled, waitUntilSettled} from '../../src/sdk/settle.js';
+import {defineProvider, validateSettings} from '../../src/sdk/provider.js';
+import {judgeEach, type Judgement, NotSettled, settleService, waitUntilEachSettled, waitUntilSettled} from '../../src/sdk/settle.js';
+import {testContext} from '../../src/sdk/testing.js';
 import {maskUrl, outputTail, redact, shellQuote} from '../../src/sdk/text.js';
 
 /** A service whose looks are scripted: one judgement per poll, the last one repeated. */
@@ -89,6 +92,76 @@ describe('waitUntilEachSettled', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('timed out')), 20);
     await expect(waitUntilEachSettled({...items([{web: {kind: 'waiting'}}]), settleMs: 30, pollMs: 5, signal: controller.signal})).rejects.toThrow('timed out');
+  });
+});
+
+describe('settleService', () => {
+  const items = (looks: Array<Record<string, Judgement>>) => {
+    let poll = 0;
+    return {observe: async () => looks[Math.min(poll++, looks.length - 1)]!, judgeItems: (look: Record<string, Judgement>) => new Map(Object.entries(look))};
+  };
+
+  it('returns the last look once every item settled, logging to the hook what it waits for', async () => {
+    const {ctx, logged} = testContext('restart');
+    const service = items([{web: {kind: 'waiting', what: 'starting'}}, {web: {kind: 'up', identity: 'pid 7'}}]);
+    expect(await settleService(ctx, {...service, settleMs: 20, pollMs: 5, explain: () => new Error('not called')})).toEqual({web: {kind: 'up', identity: 'pid 7'}});
+    expect(logged).toContainEqual({level: 'info', fields: {waitingFor: 'web: starting'}, message: 'waiting for the service to come up'});
+  });
+
+  it("throws the plugin's explanation of the culprit, with the last look, instead of the bare NotSettled", async () => {
+    const {ctx} = testContext('restart');
+    const service = items([{web: {kind: 'up', identity: 'pid 7'}, worker: {kind: 'up', identity: 'pid 8'}}, {web: {kind: 'up', identity: 'pid 7'}, worker: {kind: 'failed', why: 'exited 1'}}]);
+    const explain = async (failure: NotSettled<Record<string, Judgement>> & {culprit: string; failed: boolean}) =>
+      new Error(`${failure.culprit} (${failure.failed ? 'failed' : 'restarted'}): ${failure.why}; looked ${Object.keys(failure.state).length} items`);
+    await expect(settleService(ctx, {...service, settleMs: 50, pollMs: 5, explain})).rejects.toThrow('worker (failed): exited 1; looked 2 items');
+  });
+
+  it("ends with the hook's own timeout: the signal's reason, not an explanation", async () => {
+    const timeout = new AbortController();
+    const {ctx} = testContext('restart', {signal: timeout.signal});
+    setTimeout(() => timeout.abort(new Error('restart hook timed out after 0.03 s')), 30);
+    const service = items([{web: {kind: 'waiting'}}]);
+    await expect(settleService(ctx, {...service, settleMs: 20, pollMs: 5, explain: () => new Error('not this')})).rejects.toThrow('restart hook timed out after 0.03 s');
+  });
+});
+
+describe('testContext', () => {
+  it('is an update of demo-app from v1.0.0 to v1.1.0 whose exec succeeds quietly, with any field replaced', async () => {
+    const {ctx} = testContext('pre-swap', {dryRun: true});
+    expect(ctx).toMatchObject({point: 'pre-swap', operation: 'update', dryRun: true, app: 'demo-app', dir: '/opt/demo-app', from: {version: '1.0.0'}, to: {version: '1.1.0'}});
+    expect(await ctx.exec('anything', [])).toEqual({code: 0, stdout: '', stderr: ''});
+    expect(ctx.supervisor).toBeUndefined();
+  });
+
+  it('collects what the hook says, logs (child loggers too) and records', () => {
+    const {ctx, said, logged, recorded} = testContext('notify');
+    ctx.say('hello');
+    ctx.log.child({step: 2}).warn({disk: 'full'}, 'careful');
+    ctx.log.info('plain');
+    ctx.record('backup', {path: '/b'});
+    expect(said).toEqual(['hello']);
+    expect(logged).toEqual([{level: 'warn', fields: {step: 2, disk: 'full'}, message: 'careful'}, {level: 'info', fields: {}, message: 'plain'}]);
+    expect(recorded).toEqual({backup: {path: '/b'}});
+  });
+
+  it('has a backup folder that refuses to write unless the test passes its own', async () => {
+    const {ctx} = testContext('pre-swap');
+    expect(ctx.backups.pathFor('sql', '<UTC time>')).toBe('/opt/demo-app/backups/demo-app-pre-v1.1.0-<UTC time>.sql');
+    await expect(ctx.backups.prepare('sql')).rejects.toThrow('testContext has no backup folder: pass {backups}');
+  });
+});
+
+describe('validateSettings', () => {
+  const declared = {key: 'backup', schema: z.strictObject({type: z.literal('mydb'), database: z.string().min(1)})};
+
+  it('gives the value when the section is valid', async () => {
+    expect(await validateSettings(declared, {type: 'mydb', database: 'shop'})).toEqual({value: {type: 'mydb', database: 'shop'}, problems: []});
+  });
+
+  it("words each problem as the operator reads it: the key at fault first, an unknown key as such", async () => {
+    const {value, problems} = await validateSettings(declared, {type: 'mydb', database: '', pasword: 'x'});
+    expect(value).toBeUndefined();
+    expect(problems).toEqual([expect.stringMatching(/^backup\.database: /), 'backup: unknown key "pasword"']);
   });
 });
 

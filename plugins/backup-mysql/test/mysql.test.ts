@@ -5,9 +5,11 @@ import {dirname, join} from 'node:path';
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
+import {validateSettings} from 'parako';
+
 import {checkDump, clientTools, connectionArgs, describeDatabase, restoreCommand} from '../src/mysql.js';
 import {optionFileText, readPassword, withClientOptions} from '../src/option-file.js';
-import {type MysqlSettings, settingsSchema} from '../src/provides.js';
+import provider, {type MysqlSettings} from '../src/provides.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -17,33 +19,30 @@ afterEach(async () => {
   await rm(dir, {recursive: true, force: true});
 });
 
-/** The problems parako reports for a section, as `<path>: <message>`. */
-function problems(section: unknown): string[] {
-  const result = settingsSchema.safeParse(section);
-  return result.success ? [] : result.error.issues.map((issue) => `${['backup', ...issue.path].join('.')}: ${issue.message}`);
-}
+/** The problems parako reports for a section, as the operator reads them. */
+const problems = async (section: unknown): Promise<string[]> => (await validateSettings(provider.settings!, section)).problems;
 
-describe('the backup section', () => {
-  it('takes a database and, optionally, where the server is, who logs in and where the password is', () => {
-    expect(problems({type: 'mysql', database: 'shop'})).toEqual([]);
-    expect(problems({type: 'mysql', database: 'shop', host: 'db.internal', port: 3307, user: 'app', passwordFile: '/etc/parako/shop.password'})).toEqual([]);
-    expect(problems({type: 'mysql', database: 'shop', socket: '/run/mysqld/mysqld.sock', optionFile: '/etc/mysql/debian.cnf'})).toEqual([]);
-    expect(problems({type: 'mysql', database: 'shop', runAs: 'shop'})).toEqual([]);
+describe('the backup section', async () => {
+  it('takes a database and, optionally, where the server is, who logs in and where the password is', async () => {
+    expect(await problems({type: 'mysql', database: 'shop'})).toEqual([]);
+    expect(await problems({type: 'mysql', database: 'shop', host: 'db.internal', port: 3307, user: 'app', passwordFile: '/etc/parako/shop.password'})).toEqual([]);
+    expect(await problems({type: 'mysql', database: 'shop', socket: '/run/mysqld/mysqld.sock', optionFile: '/etc/mysql/debian.cnf'})).toEqual([]);
+    expect(await problems({type: 'mysql', database: 'shop', runAs: 'shop'})).toEqual([]);
   });
 
-  it('names what is wrong: a missing database, an unknown key, a password, a relative path', () => {
-    expect(problems({type: 'mysql'})).toEqual(['backup.database: is required: the database to dump']);
-    expect(problems({type: 'mysql', database: 'shop', pasword: 'x'})).toEqual(['backup: Unrecognized key: "pasword"']);
-    expect(problems({type: 'mysql', database: 'shop', password: 'x'})[0]).toMatch(/^backup\.password: parako\.json never holds the password: put it in a file named by backup\.passwordFile/);
-    expect(problems({type: 'mysql', database: 'shop', passwordFile: 'shop.password'})).toEqual(['backup.passwordFile: must be an absolute path']);
-    expect(problems({type: 'mysql', database: '--all-databases'})).toEqual(['backup.database: must not start with "-"']);
-    expect(problems({type: 'mysql', database: 'shop', port: '3306'})).toHaveLength(1);
+  it('names what is wrong: a missing database, an unknown key, a password, a relative path', async () => {
+    expect(await problems({type: 'mysql'})).toEqual(['backup.database: is required: the database to dump']);
+    expect(await problems({type: 'mysql', database: 'shop', pasword: 'x'})).toEqual(['backup: unknown key "pasword"']);
+    expect((await problems({type: 'mysql', database: 'shop', password: 'x'}))[0]).toMatch(/^backup\.password: parako\.json never holds the password: put it in a file named by backup\.passwordFile/);
+    expect(await problems({type: 'mysql', database: 'shop', passwordFile: 'shop.password'})).toEqual(['backup.passwordFile: must be an absolute path']);
+    expect(await problems({type: 'mysql', database: '--all-databases'})).toEqual(['backup.database: must not start with "-"']);
+    expect(await problems({type: 'mysql', database: 'shop', port: '3306'})).toHaveLength(1);
   });
 
-  it('refuses settings that contradict each other', () => {
-    expect(problems({type: 'mysql', database: 'shop', socket: '/run/mysqld/mysqld.sock', host: 'db'})).toEqual(['backup.socket: is for a local server: give either socket, or host and port']);
-    expect(problems({type: 'mysql', database: 'shop', passwordFile: '/a', optionFile: '/b'})).toEqual(['backup.passwordFile: cannot be combined with optionFile: put the password into the option file']);
-    expect(problems({type: 'mysql', database: 'shop', passwordFile: '/a', runAs: 'shop'})).toEqual([
+  it('refuses settings that contradict each other', async () => {
+    expect(await problems({type: 'mysql', database: 'shop', socket: '/run/mysqld/mysqld.sock', host: 'db'})).toEqual(['backup.socket: is for a local server: give either socket, or host and port']);
+    expect(await problems({type: 'mysql', database: 'shop', passwordFile: '/a', optionFile: '/b'})).toEqual(['backup.passwordFile: cannot be combined with optionFile: put the password into the option file']);
+    expect(await problems({type: 'mysql', database: 'shop', passwordFile: '/a', runAs: 'shop'})).toEqual([
       'backup.passwordFile: cannot be combined with runAs: runAs is for an account that logs in by unix_socket, without a password',
     ]);
   });

@@ -1,14 +1,11 @@
 import {describe, expect, it} from 'vitest';
 
+import {validateSettings} from 'parako';
+
 import provider from '../src/provides.js';
 
-const settings = provider.settings!;
-
-/** The problems parako reports for a `backup` section, each prefixed with the key at fault. */
-async function problems(section: unknown): Promise<string[]> {
-  const result = await settings.schema['~standard'].validate(section);
-  return (result.issues ?? []).map((issue) => [[settings.key, ...(issue.path ?? []).map(String)].join('.'), issue.message].join(': '));
-}
+/** The problems parako reports for a section, as the operator reads them. */
+const problems = async (section: unknown): Promise<string[]> => (await validateSettings(provider.settings!, section)).problems;
 
 describe('the backup section', () => {
   it('is accepted with the path of the database', async () => {

@@ -5,16 +5,15 @@
  */
 import {describe, expect, it} from 'vitest';
 
+import {validateSettings} from 'parako';
+
 import provider from '../src/provides.js';
 import type {ComposeSettings} from '../src/settings.js';
 
 const install = {app: 'parako-id', dir: '/opt/parako-id'};
 
-/** The problems parako reports for `section`, as `supervisor.<key>: <message>`. */
-async function problems(section: unknown): Promise<string[]> {
-  const result = await provider.settings!.schema['~standard'].validate(section);
-  return (result.issues ?? []).map((issue) => `${[provider.settings!.key, ...(issue.path ?? []).map(String)].join('.')}: ${issue.message}`);
-}
+/** The problems parako reports for a section, as the operator reads them. */
+const problems = async (section: unknown): Promise<string[]> => (await validateSettings(provider.settings!, section)).problems;
 
 describe('the supervisor section', () => {
   it('accepts the examples of docs/supervisors/compose.md', async () => {
@@ -26,7 +25,7 @@ describe('the supervisor section', () => {
     expect(await problems({type: 'compose', services: ['web']})).toEqual(['supervisor.file: Invalid input: expected string, received undefined']);
     expect(await problems({type: 'compose', file: 'compose.yaml', services: []})).toEqual(['supervisor.services: Too small: expected array to have >=1 items']);
     expect(await problems({type: 'compose', file: 'compose.yaml', services: ['web'], mode: 'recreate'})).toEqual(['supervisor.mode: Invalid option: expected one of "restart"|"up"']);
-    expect(await problems({type: 'compose', file: 'compose.yaml', services: ['web'], project: 'x'})).toEqual(['supervisor: Unrecognized key: "project"']);
+    expect(await problems({type: 'compose', file: 'compose.yaml', services: ['web'], project: 'x'})).toEqual(['supervisor: unknown key "project"']);
   });
 
   it('gives editors a JSON Schema of the section', () => {

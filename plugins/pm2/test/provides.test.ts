@@ -5,16 +5,15 @@
  */
 import {describe, expect, it} from 'vitest';
 
+import {validateSettings} from 'parako';
+
 import provider from '../src/provides.js';
 import type {Pm2Settings} from '../src/settings.js';
 
 const install = {app: 'parako-id', dir: '/opt/parako-id'};
 
-/** The problems parako reports for `section`, as `supervisor.<key>: <message>`. */
-async function problems(section: unknown): Promise<string[]> {
-  const result = await provider.settings!.schema['~standard'].validate(section);
-  return (result.issues ?? []).map((issue) => `${[provider.settings!.key, ...(issue.path ?? []).map(String)].join('.')}: ${issue.message}`);
-}
+/** The problems parako reports for a section, as the operator reads them. */
+const problems = async (section: unknown): Promise<string[]> => (await validateSettings(provider.settings!, section)).problems;
 
 describe('the supervisor section', () => {
   it('accepts the examples of docs/supervisors/pm2.md', async () => {
@@ -27,7 +26,7 @@ describe('the supervisor section', () => {
     expect(await problems({type: 'pm2', apps: []})).toEqual(['supervisor.apps: Too small: expected array to have >=1 items']);
     expect(await problems({type: 'pm2', apps: ['web'], runAs: 'web user'})).toEqual(['supervisor.runAs: must be a system user name']);
     expect(await problems({type: 'pm2', apps: ['web'], mode: 'graceful'})).toEqual(['supervisor.mode: Invalid option: expected one of "reload"|"restart"']);
-    expect(await problems({type: 'pm2', apps: ['web'], user: 'web'})).toEqual(['supervisor: Unrecognized key: "user"']);
+    expect(await problems({type: 'pm2', apps: ['web'], user: 'web'})).toEqual(['supervisor: unknown key "user"']);
   });
 
   it('gives editors a JSON Schema of the section', () => {

@@ -7,7 +7,7 @@ import {chmod, mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {delimiter, join} from 'node:path';
 
-import type {ExecOptions, ExecResult, HookContext} from 'parako';
+import {type ExecOptions, type ExecResult, type HookContext, testContext} from 'parako';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import restart, {restartApps} from '../src/hooks/restart.js';
@@ -34,7 +34,6 @@ interface Call {
 /** A context whose pm2 answers `jlist` from `lists` in turn (the last one repeats). */
 function contextWith(lists: string[], supervisor: Record<string, unknown> = {}, reloadFailures = 0): {ctx: HookContext; calls: Call[]; said: string[]} {
   const calls: Call[] = [];
-  const said: string[] = [];
   let next = 0;
   const exec = async (command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> => {
     calls.push({command, args, options});
@@ -46,17 +45,11 @@ function contextWith(lists: string[], supervisor: Record<string, unknown> = {}, 
     }
     return {code: 0, stdout: '', stderr: ''};
   };
-  const ctx = {
-    point: 'restart',
-    operation: 'update',
-    config: {app: 'web', supervisor: {type: 'pm2'}},
+  const {ctx, said} = testContext('restart', {
+    config: {app: 'web', keepReleases: 3, supervisor: {type: 'pm2'}},
     settings: {type: 'pm2', apps: ['web'], ...supervisor},
-    log: {info: () => {}, warn: () => {}, error: () => {}, debug: () => {}},
-    signal: new AbortController().signal,
     exec,
-    say: (message: string) => said.push(message),
-    record: () => {},
-  } as unknown as HookContext;
+  });
   return {ctx, calls, said};
 }
 

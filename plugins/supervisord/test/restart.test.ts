@@ -2,7 +2,7 @@
  * The hooks called the way parako calls them, with a `{ctx}` whose exec plays supervisorctl:
  * what counts as "the new release runs" (RUNNING, a new pid, steady), and what a failure says.
  */
-import type {ExecOptions, ExecResult, HookContext} from 'parako';
+import {type ExecOptions, type ExecResult, type HookContext, testContext} from 'parako';
 import {describe, expect, it} from 'vitest';
 
 import preDownload from '../src/hooks/pre-download.js';
@@ -31,7 +31,6 @@ interface Script {
 
 function contextWith(script: Script, supervisor: Partial<SupervisordSettings> = {}, from = true): {ctx: HookContext; calls: Call[]; said: string[]} {
   const calls: Call[] = [];
-  const said: string[] = [];
   const settings: SupervisordSettings = {type: 'supervisord', programs: ['web'], configFile: 'runtime/supervisord.conf', ...supervisor};
   let next = 0;
   const exec = async (command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> => {
@@ -43,19 +42,12 @@ function contextWith(script: Script, supervisor: Partial<SupervisordSettings> = 
     if (action === 'tail' && rest[1] === 'stderr') return {code: 0, stdout: script.stderr ?? '', stderr: ''};
     return {code: 0, stdout: '', stderr: ''};
   };
-  const ctx = {
-    point: 'restart',
-    operation: 'update',
-    dryRun: false,
+  const {ctx, said} = testContext('restart', {
     dir: '/opt/shop',
     from: from ? {version: '1.0.0', path: '/opt/shop/releases/v1.0.0'} : undefined,
     settings,
-    log: {info: () => {}, warn: () => {}, error: () => {}, debug: () => {}},
-    signal: new AbortController().signal,
     exec,
-    say: (message: string) => said.push(message),
-    record: () => {},
-  } as unknown as HookContext;
+  });
   return {ctx, calls, said};
 }
 

@@ -3,7 +3,7 @@
  * restart. The samples are what supervisorctl 4.2 prints (test/integration/supervisor-supervisord.test.ts
  * drives a real supervisord); these cover cases a real program hits only by timing.
  */
-import {judgeEach} from 'parako';
+import {judgeEach, validateSettings} from 'parako';
 import {describe, expect, it} from 'vitest';
 
 import {judgePrograms, judgeProgram} from '../src/judge.js';
@@ -96,7 +96,6 @@ describe('judging a program after the restart', () => {
 });
 
 describe('settings and what the plan shows', () => {
-  const schema = provider.settings!.schema;
   const install = {app: 'shop', dir: '/opt/shop'};
 
   it('describes each program, and the commands an operator pastes, quoted, with the config file made absolute', () => {
@@ -111,11 +110,11 @@ describe('settings and what the plan shows', () => {
   });
 
   it('accepts a section with programs, and refuses unknown keys, no programs and names with spaces', async () => {
-    const check = async (section: unknown) => schema['~standard'].validate(section);
-    expect(await check({type: 'supervisord', programs: ['shop'], settleSeconds: 10})).toEqual({value: {type: 'supervisord', programs: ['shop'], settleSeconds: 10}});
-    const issues = async (section: unknown) => ((await check(section)) as {issues: Array<{path?: PropertyKey[]; message: string}>}).issues.map((issue) => `${(issue.path ?? []).join('.')}: ${issue.message}`);
-    expect(await issues({type: 'supervisord', programs: [], units: ['x']})).toEqual(['programs: Too small: expected array to have >=1 items', ': Unrecognized key: "units"']);
-    expect((await issues({type: 'supervisord', programs: ['my shop']}))[0]).toMatch(/^programs\.0: a program name as supervisorctl status shows it/);
-    expect((await issues({type: 'supervisord', programs: ['shop'], settleSeconds: 601}))[0]).toMatch(/^settleSeconds: Too big/);
+    const check = (section: unknown) => validateSettings(provider.settings!, section);
+    expect(await check({type: 'supervisord', programs: ['shop'], settleSeconds: 10})).toEqual({value: {type: 'supervisord', programs: ['shop'], settleSeconds: 10}, problems: []});
+    const issues = async (section: unknown) => (await check(section)).problems;
+    expect(await issues({type: 'supervisord', programs: [], units: ['x']})).toEqual(['supervisor.programs: Too small: expected array to have >=1 items', 'supervisor: unknown key "units"']);
+    expect((await issues({type: 'supervisord', programs: ['my shop']}))[0]).toMatch(/^supervisor\.programs\.0: a program name as supervisorctl status shows it/);
+    expect((await issues({type: 'supervisord', programs: ['shop'], settleSeconds: 601}))[0]).toMatch(/^supervisor\.settleSeconds: Too big/);
   });
 });

@@ -5,16 +5,15 @@
  */
 import {describe, expect, it} from 'vitest';
 
+import {validateSettings} from 'parako';
+
 import provider from '../src/provides.js';
 import type {SystemdSettings} from '../src/settings.js';
 
 const install = {app: 'parako-id', dir: '/opt/parako-id'};
 
-/** The problems parako reports for `section`, as `supervisor.<key>: <message>`. */
-async function problems(section: unknown): Promise<string[]> {
-  const result = await provider.settings!.schema['~standard'].validate(section);
-  return (result.issues ?? []).map((issue) => `${[provider.settings!.key, ...(issue.path ?? []).map(String)].join('.')}: ${issue.message}`);
-}
+/** The problems parako reports for a section, as the operator reads them. */
+const problems = async (section: unknown): Promise<string[]> => (await validateSettings(provider.settings!, section)).problems;
 
 describe('the supervisor section', () => {
   it('accepts the examples of docs/supervisors/systemd.md', async () => {
@@ -26,7 +25,7 @@ describe('the supervisor section', () => {
     expect(await problems({type: 'systemd', units: []})).toEqual(['supervisor.units: Too small: expected array to have >=1 items']);
     expect(await problems({type: 'systemd', units: ['parako-id', '']})).toEqual(['supervisor.units.1: Too small: expected string to have >=1 characters']);
     expect(await problems({type: 'systemd', units: ['parako-id'], settleSeconds: 601})).toEqual(['supervisor.settleSeconds: Too big: expected number to be <=600']);
-    expect(await problems({type: 'systemd', unit: 'parako-id'})).toEqual(['supervisor.units: Invalid input: expected array, received undefined', 'supervisor: Unrecognized key: "unit"']);
+    expect(await problems({type: 'systemd', unit: 'parako-id'})).toEqual(['supervisor.units: Invalid input: expected array, received undefined', 'supervisor: unknown key "unit"']);
   });
 
   it('gives editors a JSON Schema of the section', () => {

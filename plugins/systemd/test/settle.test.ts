@@ -3,7 +3,7 @@
  * systemd is driven in test/integration/supervisor-systemd.test.ts; these cover the cases a
  * real unit only hits by timing (a crash between two polls, a restart that keeps the counter).
  */
-import type {ExecResult, HookContext} from 'parako';
+import {type ExecResult, type HookContext, testContext} from 'parako';
 import {describe, expect, it, vi} from 'vitest';
 
 import restart from '../src/hooks/restart.js';
@@ -83,22 +83,17 @@ describe('restart hook', () => {
 
   /** A context whose systemctl answers `show` from `looks` in turn (the last one repeats). */
   function contextWith(looks: string[]): {ctx: HookContext; said: string[]} {
-    const said: string[] = [];
     let next = 0;
     const exec = async (command: string, args: string[]): Promise<ExecResult> => {
       if (command === 'systemctl' && args[0] === 'show') return {code: 0, stdout: looks[Math.min(next++, looks.length - 1)]!, stderr: ''};
       if (command === 'journalctl') return {code: 0, stdout: `${args[1]}: a journal line\n`, stderr: ''};
       return {code: 0, stdout: '', stderr: ''};
     };
-    const ctx = {
-      point: 'restart',
+    const {ctx, said} = testContext('restart', {
       config: {app: 'app', keepReleases: 3, supervisor: {type: 'systemd'}},
       settings: {type: 'systemd', units: ['app', 'worker'], settleSeconds: 0.5},
-      log: {info: () => {}, warn: () => {}, error: () => {}, debug: () => {}},
-      signal: new AbortController().signal,
       exec,
-      say: (message: string) => said.push(message),
-    } as unknown as HookContext;
+    });
     return {ctx, said};
   }
 

@@ -7,7 +7,7 @@
  *
  *   "supervisor": {"type": "compose", "file": "runtime/compose.yaml", "services": ["app"], "mode": "restart"}
  */
-import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilEachSettled} from 'parako';
+import {defineHook, type HookContext, type Judgement, settleService} from 'parako';
 
 import {ComposeProject} from '../compose.js';
 import {type ContainerState, describe, inspectContainers, judge} from '../containers.js';
@@ -100,25 +100,20 @@ function idsOf(containers: Map<string, ContainerState[]>): Services {
  * that dies, or starts again, throws ServiceDown. Bounded by ctx.signal (the hook's timeout).
  */
 async function settle(ctx: HookContext, services: Services, startedBefore: Map<string, number>, settleMs: number): Promise<void> {
-  try {
-    await waitUntilEachSettled({
-      observe: async (): Promise<Look> => {
-        const states = await inspectContainers(ctx, [...services.values()].flat());
-        return [...services].flatMap(([service, ids]) => ids.map((id) => ({service, container: states.get(id)!})));
-      },
-      judgeItems: (look) => new Map(look.map(({container}) => [container.name, judgeContainer(container, startedBefore.get(container.id))])),
-      settleMs,
-      pollMs: POLL_MS,
-      signal: ctx.signal,
-      log: ctx.log,
-    });
-  } catch (error) {
-    if (!(error instanceof NotSettled)) throw error;
-    const look: Look = error.state;
-    const {service, container} = look.find((entry) => entry.container.name === error.culprit)!;
-    const state = `container ${container.name} is ${describe(container)}`;
-    throw new ServiceDown(service, error.failed ? state : `${error.why}: ${state}`);
-  }
+  await settleService(ctx, {
+    observe: async (): Promise<Look> => {
+      const states = await inspectContainers(ctx, [...services.values()].flat());
+      return [...services].flatMap(([service, ids]) => ids.map((id) => ({service, container: states.get(id)!})));
+    },
+    judgeItems: (look) => new Map(look.map(({container}) => [container.name, judgeContainer(container, startedBefore.get(container.id))])),
+    settleMs,
+    pollMs: POLL_MS,
+    explain: (failure) => {
+      const {service, container} = failure.state.find((entry) => entry.container.name === failure.culprit)!;
+      const state = `container ${container.name} is ${describe(container)}`;
+      return new ServiceDown(service, failure.failed ? state : `${failure.why}: ${state}`);
+    },
+  });
 }
 
 /** One container in one look, by containers.ts's judge; its identity is when it started. */

@@ -4,7 +4,7 @@
  * online with a new pid, and still the same process after a settle window (a crash loop is a
  * failure).
  */
-import {defineHook, type HookContext, type Judgement, NotSettled, waitUntilEachSettled} from 'parako';
+import {defineHook, type HookContext, type Judgement, settleService} from 'parako';
 
 import {count, Pm2, type Pm2Instance} from '../pm2.js';
 import {provider} from '../provides.js';
@@ -71,24 +71,16 @@ async function runningPids(pm2: Pm2, apps: string[]): Promise<Map<string, Set<nu
  * before, and stays the same process for the settle window. Bounded by ctx.signal (the hook's timeout).
  */
 async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number>>, timing: Timing): Promise<Apps> {
-  try {
-    return await waitUntilEachSettled({
-      observe: async () => {
-        const listed = await pm2.list();
-        return new Map([...before.keys()].map((app) => [app, instancesOf(listed, app)]));
-      },
-      judgeItems: (apps) => new Map([...apps].map(([app, instances]) => [app, judgeApp(instances, before.get(app)!)])),
-      settleMs: timing.settleMs,
-      pollMs: timing.pollMs,
-      signal: ctx.signal,
-      log: ctx.log,
-    });
-  } catch (error) {
-    if (!(error instanceof NotSettled)) throw error;
-    const apps: Apps = error.state;
-    const app = error.culprit!;
-    throw await failure(pm2, app, `did not stay up: ${error.why}`, apps.get(app));
-  }
+  return settleService(ctx, {
+    observe: async (): Promise<Apps> => {
+      const listed = await pm2.list();
+      return new Map([...before.keys()].map((app) => [app, instancesOf(listed, app)]));
+    },
+    judgeItems: (apps) => new Map([...apps].map(([app, instances]) => [app, judgeApp(instances, before.get(app)!)])),
+    settleMs: timing.settleMs,
+    pollMs: timing.pollMs,
+    explain: (notSettled) => failure(pm2, notSettled.culprit, `did not stay up: ${notSettled.why}`, notSettled.state.get(notSettled.culprit)),
+  });
 }
 
 /**

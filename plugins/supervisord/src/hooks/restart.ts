@@ -3,7 +3,7 @@
  * supervisord knows every program, restart them, then wait until each is RUNNING with a new
  * pid and keeps that pid for the settle window (a crash loop is a failure).
  */
-import {defineHook, type HookContext, NotSettled, waitUntilEachSettled} from 'parako';
+import {defineHook, type HookContext, settleService} from 'parako';
 
 import {judgePrograms, stateOf} from '../judge.js';
 import {provider, type SupervisordSettings} from '../provides.js';
@@ -42,29 +42,24 @@ export async function restartPrograms(ctx: HookContext, settings: SupervisordSet
  * before and keeps it for the settle window. Bounded by ctx.signal (the hook's timeout).
  */
 async function settle(ctx: HookContext, supervisorctl: Supervisorctl, programs: string[], before: ProgramStatus[], timing: Timing, refused: ProgramError[]): Promise<ProgramStatus[]> {
-  try {
-    return await waitUntilEachSettled({
-      observe: () => supervisorctl.statusOf(programs),
-      judgeItems: (look) => judgePrograms(look, before),
-      settleMs: timing.settleMs,
-      pollMs: timing.pollMs,
-      signal: ctx.signal,
-      log: ctx.log,
-    });
-  } catch (error) {
-    if (!(error instanceof NotSettled)) throw error;
-    const look: ProgramStatus[] = error.state;
-    const name = error.culprit!;
-    const program = look.find((candidate) => candidate.name === name);
-    const said = refused.find((entry) => entry.name === name);
-    throw new Error(
-      [
-        `supervisord program ${name} did not stay up: ${error.why}`,
-        // A failed judgement already names the state; a crash caught in the window does not.
-        ...(program === undefined || error.failed ? [] : [`state: ${stateOf(program)}`]),
-        ...(said === undefined ? [] : [`supervisorctl restart said: ${said.name}: ERROR (${said.error})`]),
-        await supervisorctl.logExcerpt(name),
-      ].join('\n'),
-    );
-  }
+  return settleService(ctx, {
+    observe: () => supervisorctl.statusOf(programs),
+    judgeItems: (look) => judgePrograms(look, before),
+    settleMs: timing.settleMs,
+    pollMs: timing.pollMs,
+    explain: async (failure) => {
+      const name = failure.culprit;
+      const program = failure.state.find((candidate) => candidate.name === name);
+      const said = refused.find((entry) => entry.name === name);
+      return new Error(
+        [
+          `supervisord program ${name} did not stay up: ${failure.why}`,
+          // A failed judgement already names the state; a crash caught in the window does not.
+          ...(program === undefined || failure.failed ? [] : [`state: ${stateOf(program)}`]),
+          ...(said === undefined ? [] : [`supervisorctl restart said: ${said.name}: ERROR (${said.error})`]),
+          await supervisorctl.logExcerpt(name),
+        ].join('\n'),
+      );
+    },
+  });
 }

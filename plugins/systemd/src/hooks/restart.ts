@@ -2,7 +2,7 @@
  * The systemd supervisor (docs/supervisors/systemd.md): restart the units, then wait until each
  * is active and stays so for the settle window.
  */
-import {defineHook, type HookContext, NotSettled, waitUntilEachSettled} from 'parako';
+import {defineHook, type HookContext, settleService} from 'parako';
 
 import {provider} from '../provides.js';
 import {describeState, journalExcerpt, showUnits, type UnitState, unitJudge} from '../systemctl.js';
@@ -64,21 +64,16 @@ async function restart(ctx: HookContext, units: string[]): Promise<void> {
  */
 async function settle(ctx: HookContext, before: UnitState[], settleMs: number): Promise<UnitState[]> {
   const judges = before.map((state) => unitJudge(state.nRestarts));
-  try {
-    return await waitUntilEachSettled({
-      observe: () => showUnits(ctx, before.map((state) => state.unit)),
-      judgeItems: (states) => new Map(states.map((state, i) => [state.id, judges[i]!(state)])),
-      settleMs,
-      pollMs: POLL_MS,
-      signal: ctx.signal,
-      log: ctx.log,
-    });
-  } catch (error) {
-    if (!(error instanceof NotSettled)) throw error;
-    const states: UnitState[] = error.state;
-    const culprit = states.find((state) => state.id === error.culprit)!;
-    throw new Error(await unitReport(ctx, culprit, `${culprit.id} did not stay up: ${error.why}`));
-  }
+  return settleService(ctx, {
+    observe: () => showUnits(ctx, before.map((state) => state.unit)),
+    judgeItems: (states) => new Map(states.map((state, i) => [state.id, judges[i]!(state)])),
+    settleMs,
+    pollMs: POLL_MS,
+    explain: async (failure) => {
+      const culprit = failure.state.find((state) => state.id === failure.culprit)!;
+      return new Error(await unitReport(ctx, culprit, `${culprit.id} did not stay up: ${failure.why}`));
+    },
+  });
 }
 
 /** What went wrong with the unit, its state, and its last journal lines. */
