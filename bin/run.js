@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import {accessSync, constants, existsSync} from 'node:fs';
+import {accessSync, constants, existsSync, readFileSync} from 'node:fs';
+import {arch, platform, release} from 'node:os';
 import {join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
@@ -8,7 +9,18 @@ import {fileURLToPath} from 'node:url';
 process.env.PARAKO_DATA_DIR ||= '/var/lib/parako';
 
 const args = process.argv.slice(2);
+const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const storeFile = join(process.env.PARAKO_DATA_DIR, 'package.json');
+
+// `parako --version` without a plugin store prints what oclif would print (its userAgent),
+// without loading oclif: nothing oclif would load could add to it. Only installed and linked
+// plugins could (an oclif `init` or `finally` hook runs even for --version, and the trust
+// check's warnings belong on every run), and the bundled ones declare no such hook
+// (test/integration/startup.test.ts). WSL, DEBUG output and other platforms take oclif's path.
+if (printsVersionOnly(args)) {
+  process.stdout.write(`${pjson.name}/${pjson.version} ${platform()}-${arch()} node-${process.version}\n`);
+  process.exit(0);
+}
 
 const {execute, settings} = await import('@oclif/core');
 
@@ -88,6 +100,30 @@ function storeReadable(dataDir) {
     return true;
   } catch (error) {
     return error.code === 'ENOENT' || error.code === 'ENOTDIR';
+  }
+}
+
+/**
+ * oclif's own test for a version flag (versionAddition in @oclif/core's main.js), on a host
+ * where oclif would load nothing that could print more: no plugin store and no unchecked
+ * plugins (the same test as `trust` below), Linux without a sign of WSL (oclif would say
+ * `wsl-x64`; is-wsl's signs), and no DEBUG (oclif's debug lines).
+ */
+function printsVersionOnly(args) {
+  const versionFlags = new Set(['--version', ...(pjson.oclif?.additionalVersionFlags ?? [])]);
+  if (!versionFlags.has(args[0])) return false;
+  if (existsSync(storeFile) || process.env.PARAKO_UNCHECKED_PLUGINS !== undefined || process.env.DEBUG !== undefined) return false;
+  if (platform() !== 'linux' || arch() === 'ia32') return false;
+  return !mayBeWsl();
+}
+
+function mayBeWsl() {
+  if (release().toLowerCase().includes('microsoft')) return true;
+  if (existsSync('/proc/sys/fs/binfmt_misc/WSLInterop') || existsSync('/run/WSL')) return true;
+  try {
+    return readFileSync('/proc/version', 'utf8').toLowerCase().includes('microsoft');
+  } catch {
+    return true; // cannot tell: oclif's path decides
   }
 }
 
