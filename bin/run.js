@@ -1,24 +1,40 @@
 #!/usr/bin/env node
 import {accessSync, constants, existsSync, readFileSync} from 'node:fs';
-import {register} from 'node:module';
+import {arch, platform, release} from 'node:os';
 import {join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
-
-import {execute, settings} from '@oclif/core';
 
 // One plugin store per host: root's, sudo's and cron's runs must all see the plugins an
 // operator installed, and oclif's default data dir is per user (docs/plugins/managing.md).
 process.env.PARAKO_DATA_DIR ||= '/var/lib/parako';
 
+const args = process.argv.slice(2);
+const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const storeFile = join(process.env.PARAKO_DATA_DIR, 'package.json');
+
+// `parako --version` without a plugin store prints what oclif would print (its userAgent),
+// without loading oclif: nothing oclif would load could add to it. Only installed and linked
+// plugins could (an oclif `init` or `finally` hook runs even for --version, and the trust
+// check's warnings belong on every run), and the bundled ones declare no such hook
+// (test/integration/startup.test.ts). WSL, DEBUG output and other platforms take oclif's path.
+if (printsVersionOnly(args)) {
+  process.stdout.write(`${pjson.name}/${pjson.version} ${platform()}-${arch()} node-${process.version}\n`);
+  process.exit(0);
+}
+
+const {execute, settings} = await import('@oclif/core');
+
 // Plugins import {defineHook} from 'parako' without a copy of their own: they get this
-// installation's SDK. The resolve hook runs on a loader thread that costs ~40 ms to start on
-// Node 20, so it is started only when a plugin other than oclif's own can be loaded.
-if (mayLoadParakoPlugins()) register('./resolve-parako.js', import.meta.url);
+// installation's SDK (src/cli/plugin-imports.ts). oclif itself runs a plugin's code only for
+// installed and linked ones (their commands, oclif hooks) and `parako plugins` loads the
+// plugins it installs or links; for those the resolve hook is registered now. Bundled plugins
+// bring hooks and providers only, which parako's own hook runner loads after registering it.
+if (existsSync(storeFile) || args0IsPlugins(args)) (await import('../dist/cli/plugin-imports.js')).resolvePluginImports();
 
 // `parako plugins install ./my-plugin-1.0.0.tgz`: plugin-plugins takes a bare path for a GitHub
 // "org/repo" and npm resolves a relative `file:` against the data dir, so a local tarball is
 // handed on as `file:<absolute path>`.
-if (installsPlugins(process.argv.slice(2))) {
+if (installsPlugins(args)) {
   for (let i = 3; i < process.argv.length; i++) {
     const tarball = /^(?:file:)?([^:]+\.(?:tgz|tar\.gz))$/.exec(process.argv[i]);
     if (tarball) process.argv[i] = `file:${resolve(tarball[1])}`;
@@ -31,7 +47,7 @@ if (installsPlugins(process.argv.slice(2))) {
 // the shell. The host's plugin store has its own npm config instead: <data dir>/npmrc, where
 // an operator puts registry, proxy or cafile settings for plugin installs
 // (docs/plugins/managing.md). An explicit npm_config_userconfig still wins.
-if (args0IsPlugins(process.argv.slice(2))) {
+if (args0IsPlugins(args)) {
   if (!process.env.npm_config_userconfig && !process.env.NPM_CONFIG_USERCONFIG) process.env.npm_config_userconfig = join(process.env.PARAKO_DATA_DIR, 'npmrc');
   // The npm that installs plugins is parako's own: news of a newer npm is not for the operator.
   process.env.npm_config_update_notifier = 'false';
@@ -46,12 +62,11 @@ settings.enableAutoTranspile = false;
 // parako's own store check names the problem where it matters (parako hooks, the gating points).
 const root = fileURLToPath(import.meta.url);
 const dataDir = process.env.PARAKO_DATA_DIR;
-const args = process.argv.slice(2);
 let loadOptions = {root, userPlugins: storeReadable(dataDir)};
 // Plugin code runs as root: before oclif reads the store (and runs code from what it lists),
 // every installed and linked plugin's files are checked to be root's alone
 // (src/hooks/plugin-trust.ts). Without a store there is nothing to check.
-const trust = existsSync(join(dataDir, 'package.json')) || process.env.PARAKO_UNCHECKED_PLUGINS !== undefined;
+const trust = existsSync(storeFile) || process.env.PARAKO_UNCHECKED_PLUGINS !== undefined;
 if (trust) loadOptions = await (await import('../dist/hooks/trusted-load.js')).trustedLoadOptions(root, dataDir, loadOptions.userPlugins);
 // `plugins link` runs npm, and oclif loads the folder, as soon as it is linked: say at once
 // when the folder would be refused at the next update.
@@ -88,11 +103,28 @@ function storeReadable(dataDir) {
   }
 }
 
-/** A plugin store exists on this host, or this installation bundles a plugin of its own. */
-function mayLoadParakoPlugins() {
-  if (existsSync(join(process.env.PARAKO_DATA_DIR, 'package.json'))) return true;
-  const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  return (pjson.oclif?.plugins ?? []).some((name) => !name.startsWith('@oclif/'));
+/**
+ * oclif's own test for a version flag (versionAddition in @oclif/core's main.js), on a host
+ * where oclif would load nothing that could print more: no plugin store and no unchecked
+ * plugins (the same test as `trust` below), Linux without a sign of WSL (oclif would say
+ * `wsl-x64`; is-wsl's signs), and no DEBUG (oclif's debug lines).
+ */
+function printsVersionOnly(args) {
+  const versionFlags = new Set(['--version', ...(pjson.oclif?.additionalVersionFlags ?? [])]);
+  if (!versionFlags.has(args[0])) return false;
+  if (existsSync(storeFile) || process.env.PARAKO_UNCHECKED_PLUGINS !== undefined || process.env.DEBUG !== undefined) return false;
+  if (platform() !== 'linux' || arch() === 'ia32') return false;
+  return !mayBeWsl();
+}
+
+function mayBeWsl() {
+  if (release().toLowerCase().includes('microsoft')) return true;
+  if (existsSync('/proc/sys/fs/binfmt_misc/WSLInterop') || existsSync('/run/WSL')) return true;
+  try {
+    return readFileSync('/proc/version', 'utf8').toLowerCase().includes('microsoft');
+  } catch {
+    return true; // cannot tell: oclif's path decides
+  }
 }
 
 /** Any `plugins` command (`plugins`, `plugins install`, `plugins:link`, …). */

@@ -3,16 +3,14 @@ import {join} from 'node:path';
 
 import {Command, Flags, type Interfaces} from '@oclif/core';
 
-import {CONFIG_FILE, type HostConfig, loadConfig} from '../core/config.js';
+import type {HostConfig} from '../core/config.js';
 import {exitCodeOf, messageOf, ParakoError, UsageError} from '../core/errors.js';
-import {createHttpClient} from '../core/http.js';
 import {DEFAULT_DIR, Layout, refuseSourceInstall} from '../core/layout.js';
 import {createLogger, LOG_LEVELS, type Logger, type LogLevel} from '../core/logger.js';
 import type {OperationEnv, OperationResult} from '../core/operation.js';
-import {discoverHooks, discoverProviders, HookRunner} from '../hooks/runner.js';
-import {trustReport, UNCHECKED_PLUGINS_ENV} from '../hooks/plugin-trust.js';
-import {unloadedPlugins} from '../hooks/store.js';
+import type {HookRunner} from '../hooks/runner.js';
 import {printResult} from './print-result.js';
+import {resolvePluginImports} from './plugin-imports.js';
 import {Terminal, writeText} from './terminal.js';
 
 export type BaseFlags = Interfaces.InferredFlags<(typeof ParakoCommand)['baseFlags']>;
@@ -20,6 +18,10 @@ export type BaseFlags = Interfaces.InferredFlags<(typeof ParakoCommand)['baseFla
 /**
  * What every parako command shares: --dir, --json, --log-level, the logger, and the one
  * place where a result or an error becomes output and an exit code.
+ *
+ * The config schema (zod), the HTTP client (undici) and the hook runner are imported by
+ * environment(), not here: `status` and `hooks` never need them, and every module imported at
+ * the top of this file is paid for by every command's start-up (docs/performance.md).
  */
 export abstract class ParakoCommand extends Command {
   static override baseFlags = {
@@ -67,6 +69,7 @@ export abstract class ParakoCommand extends Command {
     const layout = new Layout(flags.dir);
     // Refused before the config and the log file: a source checkout must not gain a .parako/.
     if (this.writesLog()) await refuseSourceInstall(layout);
+    const [{CONFIG_FILE, loadConfig}, {createHttpClient}] = await Promise.all([import('../core/config.js'), import('../core/http.js')]);
     const config = await loadConfig(layout.dir);
     const log = this.logger(flags, layout, options.dryRun !== true && this.writesLog());
     return {
@@ -86,6 +89,13 @@ export abstract class ParakoCommand extends Command {
   }
 
   protected async hookRunner(config: HostConfig, log: Logger, configFile: string): Promise<HookRunner> {
+    const [{discoverHooks, discoverProviders, HookRunner}, {trustReport, UNCHECKED_PLUGINS_ENV}, {unloadedPlugins}] = await Promise.all([
+      import('../hooks/runner.js'),
+      import('../hooks/plugin-trust.js'),
+      import('../hooks/store.js'),
+    ]);
+    // prepare() below loads the providers of the plugins that act, and run() their hooks.
+    resolvePluginImports();
     const unloaded = await unloadedPlugins(this.config.dataDir, new Set(this.config.plugins.keys()));
     // The run's log keeps what its stderr said: plugins were loaded unchecked.
     if (trustReport(this.config.dataDir).unchecked) log.warn({env: UNCHECKED_PLUGINS_ENV}, 'plugins were loaded without checking who can change their files');

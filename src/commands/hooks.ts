@@ -4,6 +4,7 @@ import {join} from 'node:path';
 import {ParakoCommand} from '../cli/base.js';
 import {CONFIG_FILE, HOOK_POINTS, type HookPoint, type HostConfig, loadConfig} from '../core/config.js';
 import {Layout} from '../core/layout.js';
+import type {Logger} from '../core/logger.js';
 import type {OperationResult} from '../core/operation.js';
 import {describeVerdict} from '../hooks/acts-when.js';
 import {discoverHooks, HookRunner, type PluginOrigin} from '../hooks/runner.js';
@@ -45,8 +46,13 @@ export default class Hooks extends ParakoCommand {
     const layout = new Layout(flags.dir);
     const configFile = join(layout.dir, CONFIG_FILE);
     const config = await loadOptionalConfig(layout.dir, configFile);
+    let log: Logger | undefined;
+    const createLog = (): Logger => this.logger(flags, layout, false);
     const runner = new HookRunner(discoverHooks(this.config), {
-      log: this.logger(flags, layout, false),
+      // Listing runs no hook, so nothing is logged: the logger (and pino) is made only if asked for.
+      get log(): Logger {
+        return (log ??= createLog());
+      },
       config,
       order: config?.hooks?.order,
       timeoutSeconds: config?.hooks?.timeoutSeconds,

@@ -1,6 +1,7 @@
 import {constants, openSync} from 'node:fs';
+import {createRequire} from 'node:module';
 import {dirname} from 'node:path';
-import pino, {type Logger} from 'pino';
+import type {default as Pino, Logger, StreamEntry} from 'pino';
 
 import {ensurePrivateDir} from './safe-dir.js';
 import {escapeJson} from './terminal-text.js';
@@ -15,7 +16,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * `.parako/parako.log` (architecture.md §1). Synchronous destinations so nothing is lost on exit.
  */
 export function createLogger(options: {level: LogLevel; file?: string}): Logger {
-  const streams: pino.StreamEntry[] = [];
+  const pino = loadPino();
+  const streams: StreamEntry[] = [];
   if (options.level !== 'silent') {
     // pino escapes only what JSON must; a C1 control or a bidi override in a logged value (a
     // plugin's program output, say) would still reach root's terminal raw.
@@ -30,4 +32,13 @@ export function createLogger(options: {level: LogLevel; file?: string}): Logger 
   const levels = streams.map((s) => pino.levels.values[s.level ?? 'info'] ?? 30);
   const lowest = levels.length === 0 ? 'silent' : pino.levels.labels[Math.min(...levels)] ?? 'info';
   return pino({level: lowest, base: {pid: process.pid}, timestamp: pino.stdTimeFunctions.isoTime}, pino.multistream(streams));
+}
+
+/**
+ * pino and its dependencies are loaded by the first logger, not by importing this module:
+ * every command imports LOG_LEVELS for its --log-level flag, and `status` never logs. pino is
+ * CommonJS, so require() loads it synchronously and createLogger stays synchronous.
+ */
+function loadPino(): typeof Pino {
+  return createRequire(import.meta.url)('pino') as typeof Pino;
 }

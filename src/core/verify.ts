@@ -29,7 +29,6 @@ import {
 } from '@sigstore/bundle';
 import type {X509Certificate} from '@sigstore/core';
 import {HashAlgorithm, TrustedRoot} from '@sigstore/protobuf-specs';
-import {DEFAULT_MIRROR_URL, getTrustedRoot} from '@sigstore/tuf';
 import {
   PolicyError,
   VerificationError as SigstoreVerificationError,
@@ -565,6 +564,9 @@ async function loadTrustedRootFile(path: string): Promise<TrustedRoot> {
 }
 
 async function fetchPublicGoodRoot(options: TufOptions = {}): Promise<{root: TrustedRoot; source: string}> {
+  // Imported here: @sigstore/tuf brings tuf-js, make-fetch-happen and cacache (some 100
+  // modules, 100-200 ms on this machine), which a key or a pinned trusted root never needs.
+  const {DEFAULT_MIRROR_URL, getTrustedRoot} = await import('@sigstore/tuf');
   const cachePath = options.cacheDir ?? defaultTufCacheDir();
   const mirrorURL = options.mirrorURL ?? DEFAULT_MIRROR_URL;
   try {

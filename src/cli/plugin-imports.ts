@@ -1,0 +1,16 @@
+import {register} from 'node:module';
+
+let registered = false;
+
+/**
+ * Answers a plugin's `import ... from 'parako'` with this installation's SDK
+ * (bin/resolve-parako.js), from now on. The hook runs on a loader thread that costs ~40 ms to
+ * start on Node 20 and slows every later import, so it is registered just before plugin code
+ * can first be imported: at start-up by bin/run.js when oclif may load a plugin itself, else
+ * by the command when it is about to load providers or run hooks.
+ */
+export function resolvePluginImports(): void {
+  if (registered) return;
+  registered = true;
+  register('../../bin/resolve-parako.js', import.meta.url);
+}
