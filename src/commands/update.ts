@@ -13,6 +13,7 @@ An unhealthy release is rolled back automatically (exit 7). Exit codes: docs/exi
     '<%= config.bin %> update',
     '<%= config.bin %> update --version 1.4.0 --migrate',
     '<%= config.bin %> update --version "^1.4" --json',
+    '<%= config.bin %> update --unattended --json',
   ];
 
   static override flags = {
@@ -23,6 +24,11 @@ An unhealthy release is rolled back automatically (exit 7). Exit codes: docs/exi
     'allow-downgrade': Flags.boolean({description: 'allow installing a version older than the current one', default: false}),
     restart: Flags.boolean({description: 'restart the service and check health (--no-restart skips both)', default: true, allowNo: true}),
     yes: Flags.boolean({char: 'y', description: 'do not ask before installing a release with breaking changes', default: false}),
+    unattended: Flags.boolean({
+      description: 'nobody is there (a timer): breaking changes and migrations are refused (exit 5) unless updates.unattended in parako.json allows them',
+      default: false,
+      exclusive: ['yes'],
+    }),
   };
 
   protected override writesLog(): boolean {
@@ -40,6 +46,7 @@ An unhealthy release is rolled back automatically (exit 7). Exit codes: docs/exi
       allowDowngrade: flags['allow-downgrade'],
       restart: flags.restart,
       yes: flags.yes,
+      unattended: flags.unattended,
     });
   }
 }

@@ -1,5 +1,7 @@
 import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
+
+import semver from 'semver';
 import {z} from 'zod';
 
 import {ConfigError} from './errors.js';
@@ -150,6 +152,25 @@ export const hostConfigSchema = z.strictObject({
     })
     .optional(),
   keepReleases: z.number().int().min(2).max(100).default(3),
+  updates: z
+    .strictObject({
+      channel: nonEmpty
+        .refine((range) => semver.validRange(range) !== null, 'must be a semver range, e.g. "~1.4" (patches of 1.4) or "^2" (2.x)')
+        .optional()
+        .describe('the versions this host follows: update to latest and check pick the newest release in this range'),
+      hold: z
+        .union([z.literal(true), nonEmpty])
+        .optional()
+        .describe('stay on the current version until this key is removed: true, or the reason, which every run prints'),
+      unattended: z
+        .strictObject({
+          breaking: z.boolean().default(false).describe('update --unattended installs releases with breaking changes'),
+          migrations: z.boolean().default(false).describe('update --unattended installs releases that migrate the database, taking the backup and running the migration'),
+        })
+        .optional(),
+    })
+    .optional()
+    .describe('what this host updates to, and what an update without a person may install (docs/operations.md, Unattended updates)'),
   hooks: z
     .strictObject({
       order: z.array(nonEmpty).optional().describe('plugin names that run first, in this order'),

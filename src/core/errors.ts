@@ -14,6 +14,8 @@ export const ExitCode = {
   hookFailed: 6,
   rolledBack: 7,
   unhealthy: 8,
+  /** `parako check` only: a newer release this host may install is in the feed. */
+  updateAvailable: 9,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

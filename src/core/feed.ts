@@ -20,8 +20,10 @@ const feedReleaseSchema = z.object({
   bundle: z.string().min(1),
   sha256: sha256Hex,
   size: z.number().int().positive(),
-  /** A display hint only: the signed release.json decides whether a migration runs. */
+  /** Display hints only (parako check, the dry run's versions in between): the signed release.json decides. */
   migration: z.boolean().optional(),
+  breaking: z.array(z.string()).optional(),
+  notes: z.string().optional(),
 });
 
 const feedIndexSchema = z.object({
@@ -37,7 +39,10 @@ export interface FeedRelease {
   bundleUrl: string;
   sha256: string;
   size: number;
+  /** Unsigned display hints from the index; the signed release.json decides what runs. */
   migration?: boolean;
+  breaking?: string[];
+  notes?: string;
 }
 
 export interface FeedIndex {
@@ -117,6 +122,8 @@ export function parseIndex(body: string, url: string, expectedApp: string): Feed
       sha256: entry.sha256.toLowerCase(),
       size: entry.size,
       migration: entry.migration,
+      breaking: entry.breaking,
+      notes: entry.notes,
     });
   }
   return {url, app: result.data.app, releases: releases.sort((a, b) => semver.rcompare(a.version, b.version))};
@@ -137,6 +144,8 @@ export interface ResolveOptions {
   allowDowngrade: boolean;
   /** Versions marked bad by a failed health check: skipped by `latest` and ranges. */
   bad: Set<string>;
+  /** `updates.channel`: `latest` and ranges pick within it; an exact version outside it is refused. */
+  channel?: string;
 }
 
 export interface Resolution {
@@ -146,7 +155,8 @@ export interface Resolution {
 
 /** Picks the version to install, or refuses (code 5) / reports bad input (code 2). */
 export function resolveVersion(index: FeedIndex, options: ResolveOptions): Resolution {
-  const {spec, current, allowDowngrade, bad} = options;
+  const {spec, current, allowDowngrade, bad, channel} = options;
+  const inChannel = (version: string) => channel === undefined || semver.satisfies(version, channel);
   const exact = semver.valid(semver.clean(spec) ?? '');
   let release: FeedRelease | undefined;
   const skippedBad: string[] = [];
@@ -157,13 +167,18 @@ export function resolveVersion(index: FeedIndex, options: ResolveOptions): Resol
         next: `parako releases lists what the feed offers; nothing was changed`,
       });
     }
+    if (!inChannel(exact)) {
+      throw new RefusedError(`v${exact} is outside the channel "${channel}" this host follows (updates.channel in parako.json)`, {
+        next: `to install it, change updates.channel so it includes ${exact}; nothing was changed`,
+      });
+    }
   } else {
     const range = spec === 'latest' ? '*' : semver.validRange(spec);
     if (range === null) {
       throw new UsageError(`--version "${spec}" is not a version, a semver range or "latest"`);
     }
     for (const candidate of index.releases) {
-      if (!semver.satisfies(candidate.version, range)) continue;
+      if (!semver.satisfies(candidate.version, range) || !inChannel(candidate.version)) continue;
       if (bad.has(candidate.version)) {
         skippedBad.push(candidate.version);
         continue;
@@ -175,7 +190,7 @@ export function resolveVersion(index: FeedIndex, options: ResolveOptions): Resol
       throw new UsageError(
         spec === 'latest' && index.releases.length === 0
           ? `the feed ${index.url} lists no releases`
-          : `no release in the feed matches "${spec}"${skippedBad.length > 0 ? ` (skipped ${skippedBad.join(', ')}: failed health before)` : ''}`,
+          : `no release in the feed matches "${spec}"${channel === undefined ? '' : ` within the channel "${channel}"`}${skippedBad.length > 0 ? ` (skipped ${skippedBad.join(', ')}: failed health before)` : ''}`,
         {next: 'parako releases lists what the feed offers; nothing was changed'},
       );
     }

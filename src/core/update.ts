@@ -11,6 +11,7 @@ import {runMigration} from './migrate.js';
 import type {OperationEnv, OperationResult} from './operation.js';
 import {Pipeline} from './pipeline.js';
 import {describePlan} from './plan.js';
+import {holdOf, hintsOf, type NeedsAPerson, refuseUnattended, releasesBetween} from './policy.js';
 import {pruneReleases} from './prune.js';
 import {exclusively} from './recover.js';
 import {type ReleaseManifest, checkManifestBinding, readManifestFromArtifact} from './release-manifest.js';
@@ -30,6 +31,12 @@ export interface UpdateOptions {
   allowDowngrade: boolean;
   restart: boolean;
   yes: boolean;
+  /**
+   * Nobody is there to ask (the scheduled run): no prompt, and what `updates.unattended` does
+   * not allow (breaking changes, a migration) is refused; what it allows runs as with --yes
+   * and --migrate.
+   */
+  unattended: boolean;
 }
 
 /** The unsigned index names the size; this caps what a hostile feed can make us write. */
@@ -37,6 +44,8 @@ const DEFAULT_MAX_DOWNLOAD_BYTES = 8 * 1024 ** 3;
 
 /** `parako update`: the pipeline of architecture.md §3, one phase per line. */
 export async function update(env: OperationEnv, options: UpdateOptions): Promise<OperationResult> {
+  const held = holdOf(env.config);
+  if (held !== undefined) return stayHeld(env, options, held);
   if (options.dryRun) {
     await refuseSourceInstall(env.layout);
     return dryRun(env, options);
@@ -50,6 +59,7 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
   const {from} = target;
   const to = target.release.version;
   if (from === to) return {code: ENDINGS['up-to-date'].code, outcome: 'up-to-date', message: `already on v${from}; nothing to do`, from, to};
+  if (options.unattended) refuseUnattended(env.config, target.between.map(hintsOf), 'the feed index');
   const run = await Pipeline.begin(env, {operation: 'update', from, to, releases: {from: await retainedRelease(env, from), to: releaseRef(env, to)}});
   const {state, releases} = run;
   const artifact = join(layout.downloadsDir, artifactName(env, target.release));
@@ -62,7 +72,8 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     await run.phase('verify');
     releases.to.manifest = await verifyRelease(env, target.release, artifact, bundle);
     await run.hooks('post-verify');
-    await confirmBreaking(env, options, releases.to.manifest);
+    if (options.unattended) refuseUnattended(env.config, [signedNeeds(releases.to.manifest)], 'its signed release.json');
+    else await confirmBreaking(env, options, releases.to.manifest);
     run.stopIfSignalled('staging');
     await run.phase('stage');
     const staged = await stageRelease({
@@ -100,6 +111,8 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
 interface Target {
   from?: string;
   release: FeedRelease;
+  /** The feed's releases the update goes over, oldest first, the target last. */
+  between: FeedRelease[];
 }
 
 /** Phase 1: read the feed and pick the version, refusing what §5 says to refuse. */
@@ -107,11 +120,31 @@ async function resolveTarget(env: OperationEnv, options: Pick<UpdateOptions, 've
   const from = await readCurrentVersion(env.layout);
   const index = await fetchIndex(env.config.source.index, env.config.app, env.http, env.signal);
   const bad = badVersions(await readHistory(env.layout));
-  const {release, skippedBad} = resolveVersion(index, {spec: options.version, current: from, allowDowngrade: options.allowDowngrade, bad});
+  const {release, skippedBad} = resolveVersion(index, {spec: options.version, current: from, allowDowngrade: options.allowDowngrade, bad, channel: env.config.updates?.channel});
   for (const version of skippedBad) {
     env.out.say(`skipping v${version}: it failed its health check before (name it with --version ${version} to try it again)`);
   }
-  return {from, release};
+  return {from, release, between: releasesBetween(index, from, release.version)};
+}
+
+/**
+ * `updates.hold`: `update` stays where it is. Without --version that is the expected answer
+ * (a timer's run exits 0 and says so); a person naming a version is told to lift the hold.
+ */
+async function stayHeld(env: OperationEnv, options: UpdateOptions, held: string): Promise<OperationResult> {
+  await refuseSourceInstall(env.layout);
+  const current = await readCurrentVersion(env.layout);
+  const where = current === undefined ? 'nothing is installed' : `current stays on v${current}`;
+  if (options.version !== 'latest') {
+    throw new RefusedError(`this host is held (${held}); not installing ${options.version}: ${where}`, {
+      next: 'remove updates.hold from parako.json to let updates through; nothing was changed',
+    });
+  }
+  return {code: ExitCode.ok, outcome: 'held', message: `held (${held}); ${where}, nothing was changed`, from: current ?? null, to: current ?? null, next: 'remove updates.hold from parako.json to let updates through'};
+}
+
+function signedNeeds(manifest: ReleaseManifest): NeedsAPerson {
+  return {version: manifest.version, breaking: manifest.breaking, migration: manifest.migration !== null};
 }
 
 function stageLimits(env: OperationEnv): StageLimits {
@@ -180,7 +213,8 @@ async function migrate(run: Pipeline, options: UpdateOptions, manifest: ReleaseM
   const {env} = run;
   const migration = manifest.migration;
   if (migration === null) return;
-  if (!options.migrate) {
+  // Unattended, a migration reached this point only because updates.unattended.migrations allows it.
+  if (!options.migrate && !options.unattended) {
     env.out.say(`this release declares a migration; run it yourself in ${env.layout.currentLink}:\n  ${migration.command}\n(or pass --migrate to let parako run it)`);
     return;
   }
@@ -231,9 +265,9 @@ async function dryRun(env: OperationEnv, options: UpdateOptions): Promise<Operat
     // would refuse (a second release.json, say) is refused now, not shown as a plan.
     await checkArchive(artifact, stageLimits(env));
     await run.hooks('post-verify', backupIntent(env, options, releases.to.manifest));
-    const plan = await describePlan(env, {from, to: releases.to.manifest, options, records: run.state.records});
+    const plan = await describePlan(env, {from, to: releases.to.manifest, between: target.between, options, records: run.state.records});
     env.out.say(plan.text);
-    return {code: ExitCode.ok, outcome: 'dry-run', message: `would update ${from === undefined ? '(fresh install)' : `v${from}`} -> v${to}`, from: from ?? null, to, plan: plan.data};
+    return {code: ExitCode.ok, outcome: 'dry-run', message: from === undefined ? `would install v${to}` : `would update v${from} -> v${to}`, from: from ?? null, to, plan: plan.data};
   } finally {
     await rm(scratch, {recursive: true, force: true});
   }
