@@ -2,7 +2,7 @@ import {createReadStream} from 'node:fs';
 import {lstat, open, readFile} from 'node:fs/promises';
 import {join, posix} from 'node:path';
 import {isDeepStrictEqual} from 'node:util';
-import {Parser, type ReadEntry} from 'tar';
+import type {ReadEntry} from 'tar';
 import {z} from 'zod';
 
 import type {ReleaseManifest} from '../sdk/contract.js';
@@ -87,6 +87,8 @@ export function checkSameManifest(shown: ReleaseManifest, staged: ReleaseManifes
  */
 export async function readManifestFromArtifact(artifact: string): Promise<ReleaseManifest> {
   await refuseNonGzip(artifact);
+  // tar is loaded here, not at start-up: releases and status read manifests from disk only.
+  const {Parser} = await import('tar');
   const source = createReadStream(artifact);
   const found = await new Promise<{text?: string; tooBig?: boolean; notTar?: string}>((resolve, reject) => {
     const parser = new Parser({

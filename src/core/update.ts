@@ -17,9 +17,8 @@ import {exclusively} from './recover.js';
 import {type ReleaseManifest, checkManifestBinding, readManifestFromArtifact} from './release-manifest.js';
 import {restartAndCheck} from './restart.js';
 import {autoRollback} from './rollback.js';
-import {checkArchive, DEFAULT_LIMITS, type StageLimits, stageRelease} from './stage.js';
+import type {StageLimits} from './stage.js';
 import {swapCurrent} from './swap.js';
-import {verifyArtifact} from './verify.js';
 
 export interface UpdateOptions {
   /** `latest`, `1.4.0`, `v1.4.0` or a semver range. */
@@ -42,7 +41,11 @@ export interface UpdateOptions {
 /** The unsigned index names the size; this caps what a hostile feed can make us write. */
 const DEFAULT_MAX_DOWNLOAD_BYTES = 8 * 1024 ** 3;
 
-/** `parako update`: the pipeline of architecture.md §3, one phase per line. */
+/**
+ * `parako update`: the pipeline of architecture.md §3, one phase per line. sigstore (verify.js)
+ * and tar (stage.js) are imported by the phases that use them, so a run that finds nothing to
+ * do (the daily timer's usual run) loads neither.
+ */
 export async function update(env: OperationEnv, options: UpdateOptions): Promise<OperationResult> {
   const held = holdOf(env.config);
   if (held !== undefined) return stayHeld(env, options, held);
@@ -76,8 +79,9 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     else await confirmBreaking(env, options, releases.to.manifest);
     run.stopIfSignalled('staging');
     await run.phase('stage');
+    const {stageRelease} = await import('./stage.js');
     const staged = await stageRelease({
-      layout, artifact, app: env.config.app, version: to, limits: stageLimits(env),
+      layout, artifact, app: env.config.app, version: to, limits: await stageLimits(env),
       // What runs is what was shown: stage refuses a release.json on disk that is not this one.
       shown: releases.to.manifest, signal: env.signal,
       onStagingDir: async (stagingDir) => run.note({stagingDir}),
@@ -147,7 +151,8 @@ function signedNeeds(manifest: ReleaseManifest): NeedsAPerson {
   return {version: manifest.version, breaking: manifest.breaking, migration: manifest.migration !== null};
 }
 
-function stageLimits(env: OperationEnv): StageLimits {
+async function stageLimits(env: OperationEnv): Promise<StageLimits> {
+  const {DEFAULT_LIMITS} = await import('./stage.js');
   return {...DEFAULT_LIMITS, ...env.config.limits};
 }
 
@@ -177,6 +182,7 @@ async function fetchRelease(env: OperationEnv, release: FeedRelease, artifact: s
 /** Phase 4: nothing is parsed or extracted before this passes (verify-before-parse). */
 async function verifyRelease(env: OperationEnv, release: FeedRelease, artifact: string, bundle: string): Promise<ReleaseManifest> {
   const policy = env.config.verify;
+  const {verifyArtifact} = await import('./verify.js');
   const verified = await verifyArtifact({
     artifactPath: artifact, bundlePath: bundle, policy, expectedSha256: release.sha256, baseDir: env.layout.dir,
   });
@@ -263,7 +269,8 @@ async function dryRun(env: OperationEnv, options: UpdateOptions): Promise<Operat
     releases.to.manifest = await verifyRelease(env, target.release, artifact, bundle);
     // Nothing is staged, so every entry is checked here as staging would: an archive the update
     // would refuse (a second release.json, say) is refused now, not shown as a plan.
-    await checkArchive(artifact, stageLimits(env));
+    const {checkArchive} = await import('./stage.js');
+    await checkArchive(artifact, await stageLimits(env));
     await run.hooks('post-verify', backupIntent(env, options, releases.to.manifest));
     const plan = await describePlan(env, {from, to: releases.to.manifest, between: target.between, options, records: run.state.records});
     env.out.say(plan.text);

@@ -1,7 +1,8 @@
 import type {Config, Interfaces} from '@oclif/core';
 import {ModuleLoader} from '@oclif/core';
 
-import {HOOK_POINTS, type HookPoint, type HostConfig} from '../core/config.js';
+import type {HostConfig} from '../core/config.js';
+import {HOOK_POINTS, type HookPoint} from '../sdk/contract.js';
 import {ConfigError, HookError, messageOf} from '../core/errors.js';
 import {backupFiles} from '../core/backup-file.js';
 import {execCommand} from '../core/exec.js';

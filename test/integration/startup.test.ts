@@ -86,9 +86,13 @@ describe('start-up loads only what the command uses', () => {
   });
 
   // The check above would pass with a trace that saw nothing: update's module graph holds them all.
-  it('the trace sees the heavy packages a command does load', async () => {
-    const {packages} = await traced(['update', '--dir', dir]);
-    expect(heavyIn(packages)).toEqual(expect.arrayContaining(['@sigstore', 'undici', 'tar']));
+  it('the trace sees the heavy packages a command does load; update loads sigstore and tar only in the phases that use them', async () => {
+    const verify = await traced(['verify', join(dir, 'none.tar.gz'), '--key', join(dir, 'none.pub')]);
+    expect(heavyIn(verify.packages)).toEqual(expect.arrayContaining(['@sigstore']));
+    // Stopped before the download (no parako.json here): the HTTP client, nothing to verify or extract.
+    const early = await traced(['update', '--dir', dir]);
+    expectExit(early.result, 2);
+    expect(heavyIn(early.packages)).toEqual(['undici']);
   });
 });
 
