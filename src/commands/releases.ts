@@ -1,22 +1,30 @@
+import {Flags} from '@oclif/core';
 import semver from 'semver';
 
 import {ParakoCommand} from '../cli/base.js';
 import {fetchIndex} from '../core/feed.js';
-import {badVersions, readHistory} from '../core/history.js';
+import {badMarks, clearBadMark, readHistory} from '../core/history.js';
 import {listRetained, readCurrentVersion} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
 import {readManifestFromDir} from '../core/release-manifest.js';
 
 export default class Releases extends ParakoCommand {
   static override summary = 'Versions in the feed, marking current, retained, newer, and which declare a migration';
-  static override examples = ['<%= config.bin %> releases', '<%= config.bin %> releases --json'];
+  static override examples = ['<%= config.bin %> releases', '<%= config.bin %> releases --json', '<%= config.bin %> releases --clear-bad 1.4.1'];
+
+  static override flags = {
+    'clear-bad': Flags.string({
+      description: 'lift the bad mark of this version (it failed its health check here), so update to latest takes it again; recorded in the history',
+    }),
+  };
 
   protected async execute(): Promise<OperationResult> {
     const {flags} = await this.parseFlags(Releases);
     const env = await this.environment(flags);
     const current = await readCurrentVersion(env.layout);
     const retained = new Set((await listRetained(env.layout)).map((r) => r.version));
-    const bad = badVersions(await readHistory(env.layout));
+    if (flags['clear-bad'] !== undefined) this.terminal.say(await clearBadMark(env.layout, flags['clear-bad']));
+    const bad = badMarks(await readHistory(env.layout));
     const index = await fetchIndex(env.config.source.index, env.config.app, env.http, env.signal);
     const rows = [];
     for (const release of index.releases) {
@@ -28,6 +36,7 @@ export default class Releases extends ParakoCommand {
         retained: retained.has(release.version),
         newer: current === undefined || semver.gt(release.version, current),
         bad: bad.has(release.version),
+        badWhy: bad.get(release.version) === undefined ? null : `${bad.get(release.version)!.why} on ${bad.get(release.version)!.at}`,
         migration: manifest === undefined ? release.migration ?? null : manifest.migration !== null,
         size: release.size,
       });
@@ -39,7 +48,7 @@ export default class Releases extends ParakoCommand {
         row.current ? 'current' : '',
         row.retained && !row.current ? 'retained' : '',
         row.newer && !row.current ? 'newer' : '',
-        row.bad ? 'failed health' : '',
+        row.badWhy === null ? '' : `failed health (${row.badWhy}; parako releases --clear-bad ${row.version} lifts the mark)`,
         row.migration === true ? 'migration' : row.migration === null ? 'migration: unknown until downloaded' : '',
       ].filter(Boolean);
       lines.push(`  v${row.version.padEnd(14)} ${marks.join(', ')}`);

@@ -1,7 +1,10 @@
 import {constants} from 'node:fs';
 import {open, readFile} from 'node:fs/promises';
 
+import semver from 'semver';
+
 import type {BackupRecord} from '../sdk/contract.js';
+import {RefusedError, UsageError} from './errors.js';
 import type {Layout} from './layout.js';
 import {ensurePrivateDir} from './safe-dir.js';
 
@@ -13,14 +16,16 @@ export type Outcome =
   | 'failed'
   | 'auto-rolled-back'
   | 'unhealthy'
-  | 'interrupted';
+  | 'interrupted'
+  /** `releases --clear-bad`: an operator lifted a version's bad mark. */
+  | 'cleared';
 
 export type {BackupRecord} from '../sdk/contract.js';
 
 /** One line of history.jsonl (architecture.md §3 step 12). */
 export interface HistoryEntry {
   at: string;
-  operation: 'update' | 'rollback';
+  operation: 'update' | 'rollback' | 'clear-bad';
   from: string | null;
   to: string | null;
   outcome: Outcome;
@@ -67,21 +72,59 @@ export async function readHistory(layout: Layout): Promise<HistoryEntry[]> {
   return entries;
 }
 
-/** Versions that failed their health check and are skipped by `update` to latest. */
-export function badVersions(history: HistoryEntry[]): Set<string> {
-  const bad = new Set<string>();
+/** Why a version is marked bad: the run that found it unhealthy. */
+export interface BadMark {
+  version: string;
+  /** When that run ended. */
+  at: string;
+  /** In the operator's words: `update v1.1.0 -> v1.2.0 rolled back automatically`. */
+  why: string;
+}
+
+/**
+ * Versions that failed their health check on this host, skipped by `update` to latest and by
+ * ranges until named with --version. A mark is lifted when the version later runs healthy
+ * (installed or rolled back to, and not found unhealthy) or an operator clears it
+ * (`releases --clear-bad`).
+ */
+export function badMarks(history: HistoryEntry[]): Map<string, BadMark> {
+  const bad = new Map<string, BadMark>();
   for (const entry of history) {
     if (entry.to === null) continue;
-    if (entry.operation === 'update' && entry.outcome === 'auto-rolled-back') bad.add(entry.to);
+    const mark = (why: string) => bad.set(entry.to!, {version: entry.to!, at: entry.at, why: `update ${entry.from === null ? '' : `v${entry.from} `}-> v${entry.to} ${why}`});
+    if (entry.operation === 'update' && entry.outcome === 'auto-rolled-back') mark('rolled back automatically');
     // An unhealthy first install (no `from`) is usually a service not set up yet, not a bad
     // release; marking it would make the next update skip the only release there is.
-    if (entry.operation === 'update' && entry.outcome === 'unhealthy' && entry.from !== null) bad.add(entry.to);
+    if (entry.operation === 'update' && entry.outcome === 'unhealthy' && entry.from !== null) mark('stayed unhealthy');
     // Killed during its automatic rollback: the health check had already failed.
-    if (entry.operation === 'update' && entry.outcome === 'interrupted' && entry.phase === 'rollback') bad.add(entry.to);
-    // A later healthy install of the same version, asked for explicitly, clears the mark.
-    if (entry.operation === 'update' && (entry.outcome === 'updated' || entry.outcome === 'installed')) bad.delete(entry.to);
+    if (entry.operation === 'update' && entry.outcome === 'interrupted' && entry.phase === 'rollback') mark('was interrupted while rolling back');
+    const ranHealthy = (entry.operation === 'update' && (entry.outcome === 'updated' || entry.outcome === 'installed')) || (entry.operation === 'rollback' && entry.outcome === 'rolled-back');
+    if (ranHealthy || (entry.operation === 'clear-bad' && entry.outcome === 'cleared')) bad.delete(entry.to);
   }
   return bad;
+}
+
+/**
+ * `releases --clear-bad`: lifts the mark with a history line of its own, so the history says
+ * who made update take the version again, and when. Refuses (exit 5) a version not marked.
+ */
+export async function clearBadMark(layout: Layout, asked: string): Promise<string> {
+  const version = semver.valid(asked.replace(/^v/, ''));
+  if (version === null) throw new UsageError(`--clear-bad "${asked}" is not a version (A.B.C)`);
+  const mark = badMarks(await readHistory(layout)).get(version);
+  if (mark === undefined) {
+    throw new RefusedError(`v${version} is not marked bad on this host; nothing to clear`, {next: 'parako releases shows which versions failed their health check. Nothing was changed.'});
+  }
+  const message = `cleared the bad mark of v${version} (${mark.why} on ${mark.at}); update to latest takes it again`;
+  await appendHistory(layout, {
+    at: new Date().toISOString(), operation: 'clear-bad', from: null, to: version, outcome: 'cleared', code: 0, migrationRan: false, backup: null, durationMs: 0, message,
+  });
+  return message;
+}
+
+/** The versions of badMarks. */
+export function badVersions(history: HistoryEntry[]): Set<string> {
+  return new Set(badMarks(history).keys());
 }
 
 /**
