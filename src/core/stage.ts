@@ -7,7 +7,7 @@ import {Parser, type ReadEntry, UnpackSync} from 'tar';
 
 import {DiskFullError, InterruptedError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
 import {fsyncDir, syncTree, type TreeFlush} from './fsync.js';
-import {type Layout, STAGING_PREFIX, releaseDirName} from './layout.js';
+import {type Layout, noteStagedSize, type ReleaseSize, STAGING_PREFIX, releaseDirName} from './layout.js';
 import type {Logger} from './logger.js';
 import {checkManifestBinding, checkSameManifest, type ReleaseManifest, readManifestFromDir, releasePath} from './release-manifest.js';
 import {pauseForTests} from './test-pause.js';
@@ -43,6 +43,8 @@ export interface StagedRelease {
   reused: boolean;
   /** How the staged files were made durable; absent when a retained release was reused. */
   flush?: TreeFlush;
+  /** Counted during the extraction; absent when a retained release was reused. */
+  size?: ReleaseSize;
 }
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
@@ -75,7 +77,7 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   try {
     await mkdir(stagingDir, {mode: 0o755});
     await chmod(stagingDir, 0o755); // the release root, like every dir in it, whatever the umask
-    await extractSafely(req.artifact, stagingDir, req.limits, stopIfSignalled);
+    const size = await extractSafely(req.artifact, stagingDir, req.limits, stopIfSignalled);
     await refuseEscapingLinks(stagingDir, stopIfSignalled);
     const manifest = await readManifestFromDir(stagingDir);
     checkManifestBinding(manifest, req.app, version, 'the artifact');
@@ -84,7 +86,8 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
     const flush = await syncTree(stagingDir, {stopIfSignalled, signal: req.signal, log: req.log});
     await rename(stagingDir, finalDir);
     await fsyncDir(layout.releasesDir);
-    return {path: finalDir, manifest, reused: false, flush};
+    noteStagedSize(layout, version, size);
+    return {path: finalDir, manifest, reused: false, flush, size};
   } catch (error) {
     await removeStagingDir(stagingDir);
     if (error instanceof ParakoError) throw error;
@@ -153,7 +156,7 @@ const LOOK_EVERY_MS = 20;
  * slice is unpacked synchronously; every LOOK_EVERY_MS the event loop gets a turn, so a
  * SIGINT/SIGTERM is seen and acted on (`stopIfSignalled`) within a fraction of a second.
  */
-async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<void> {
+async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<ReleaseSize> {
   const rules = new EntryRules(limits);
   let refusal: UnsafeArchiveError | undefined;
   let failure: unknown;
@@ -217,6 +220,7 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits,
   }
   if (refusal !== undefined) throw refusal;
   if (failure !== undefined) throw classifyExtractError(failure);
+  return {bytes: rules.bytes, files: rules.files};
 }
 
 /**
@@ -277,7 +281,10 @@ function classifyExtractError(error: unknown): unknown {
 class EntryRules {
   /** Entries accepted so far. */
   count = 0;
-  private bytes = 0;
+  /** Of them, entries other than directories. */
+  files = 0;
+  /** Sum of the sizes they declare. */
+  bytes = 0;
   private readonly symlinks = new Set<string>();
   private readonly paths = new Set<string>();
 
@@ -288,6 +295,7 @@ class EntryRules {
     const why = this.entryProblem(rawPath, entry);
     if (why !== undefined) return `${why} (${JSON.stringify(rawPath)})`;
     this.count += 1;
+    if (entry.type !== 'Directory') this.files += 1;
     this.bytes += entry.size ?? 0;
     if (this.count > this.limits.maxEntries) return `more than ${this.limits.maxEntries} entries`;
     if (this.bytes > this.limits.maxExtractedBytes) return `more than ${this.limits.maxExtractedBytes} bytes once extracted`;
