@@ -4,24 +4,19 @@
  * every file where `sync -f` is missing or fails. Counted with `strace -f -c` around the real
  * CLI, children included.
  */
-import {existsSync} from 'node:fs';
 import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
-import {delimiter, join} from 'node:path';
+import {join} from 'node:path';
 
 import {afterEach, describe, expect, it} from 'vitest';
 
 import {repoRoot, runParako} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
+import {type FlushCount, parseFlushCount, STRACE, straceFlushArgs} from '../fixtures/strace.js';
 import {currentTarget, currentVersionFile, explain, FAST_ENV, useSignedWorlds} from './helpers.js';
 
-/** strace's absolute path: the fallback tests give parako a PATH without it. */
-const strace = (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'strace')).find((path) => existsSync(path));
 const STRACE_MISSING = 'strace is not installed (Debian package strace)';
-if (strace === undefined && process.env.CI === 'true') throw new Error(`${STRACE_MISSING}; under CI=true the durability tests must run, not skip`);
-
-/** The syscalls that flush data or metadata to disk. */
-const FLUSH_SYSCALLS = ['fsync', 'fdatasync', 'syncfs', 'sync', 'sync_file_range'];
+if (STRACE === undefined && process.env.CI === 'true') throw new Error(`${STRACE_MISSING}; under CI=true the durability tests must run, not skip`);
 
 const worlds = useSignedWorlds();
 const scratch: string[] = [];
@@ -45,44 +40,23 @@ async function worldWithFiles(count: number): Promise<SignedWorld> {
   return world;
 }
 
-interface Counted {
-  /** Calls of each flush syscall, by name (absent: none). */
-  calls: Record<string, number>;
-  total: number;
-}
-
 /** `parako update` of the world under `strace -f -c`: the flush syscalls of parako and its children. */
-async function countedUpdate(world: SignedWorld, env: Record<string, string> = {}): Promise<Counted> {
+async function countedUpdate(world: SignedWorld, env: Record<string, string> = {}): Promise<FlushCount> {
   const report = join(await scratchDir(), 'strace.txt');
-  const counting = ['-f', '-c', '-o', report, '-e', `trace=${FLUSH_SYSCALLS.join(',')}`];
-  const result = await runParako([...counting, process.execPath, join(repoRoot, 'bin', 'run.js'), 'update', '--dir', world.dir], {
-    program: strace,
+  const result = await runParako(straceFlushArgs(report, [process.execPath, join(repoRoot, 'bin', 'run.js'), 'update', '--dir', world.dir]), {
+    program: STRACE,
     env: {...FAST_ENV, ...env},
     timeoutMs: 120_000,
   });
   expect(result.code, explain(result)).toBe(0);
   expect(await currentTarget(world)).toBe('releases/v1.0.0');
   expect(await currentVersionFile(world)).toBe('1.0.0');
-  return parseStraceSummary(await readFile(report, 'utf8'));
-}
-
-/**
- * strace -c's table: `% time  seconds  usecs/call  calls  [errors]  syscall`, then a total line.
- * The errors column is empty when there were none, so calls is read from the fourth column.
- */
-function parseStraceSummary(text: string): Counted {
-  const calls: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const columns = line.trim().split(/\s+/);
-    const name = columns.at(-1) ?? '';
-    if (FLUSH_SYSCALLS.includes(name) && /^\d+$/.test(columns[3] ?? '')) calls[name] = Number(columns[3]);
-  }
-  return {calls, total: Object.values(calls).reduce((sum, n) => sum + n, 0)};
+  return parseFlushCount(await readFile(report, 'utf8'));
 }
 
 describe('a staged release is made durable with a handful of flushes', () => {
   it('an update of 100 or of 1,000 files calls syncfs and makes the same few flushes either way', async ({skip}) => {
-    if (strace === undefined) skip(STRACE_MISSING);
+    if (STRACE === undefined) skip(STRACE_MISSING);
     const small = await countedUpdate(await worldWithFiles(100));
     const large = await countedUpdate(await worldWithFiles(1000));
     for (const counted of [small, large]) {
@@ -94,7 +68,7 @@ describe('a staged release is made durable with a handful of flushes', () => {
   });
 
   it('without a sync program on PATH, every file and directory is still fsynced', async ({skip}) => {
-    if (strace === undefined) skip(STRACE_MISSING);
+    if (STRACE === undefined) skip(STRACE_MISSING);
     const world = await worldWithFiles(300);
     const emptyBin = await scratchDir();
     const counted = await countedUpdate(world, {PATH: emptyBin});
@@ -104,7 +78,7 @@ describe('a staged release is made durable with a handful of flushes', () => {
   });
 
   it('a sync without -f (old coreutils) that exits 1 falls back to an fsync of every file', async ({skip}) => {
-    if (strace === undefined) skip(STRACE_MISSING);
+    if (STRACE === undefined) skip(STRACE_MISSING);
     const world = await worldWithFiles(300);
     const bin = await scratchDir();
     const oldSync = join(bin, 'sync');
