@@ -1,4 +1,4 @@
-import {mkdtemp, rm} from 'node:fs/promises';
+import {chmod, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {Writable} from 'node:stream';
@@ -6,6 +6,7 @@ import {Writable} from 'node:stream';
 import pino from 'pino';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
+import {InterruptedError} from '../../src/core/errors.js';
 import {syncfsReportsErrors} from '../../src/core/fsync.js';
 import {Layout} from '../../src/core/layout.js';
 import type {Logger} from '../../src/core/logger.js';
@@ -51,12 +52,12 @@ describe('staging says how it made the release durable', () => {
     return {log: pino({level: 'debug'}, sink), lines};
   }
 
-  async function stageWith(log: Logger) {
+  async function stageWith(log: Logger, signal?: AbortSignal) {
     const manifestText = JSON.stringify({app: 'app', version: '1.0.0'});
     const artifact = join(root, 'a.tgz');
     await writeTgz(artifact, [{path: 'release.json', content: manifestText}, {path: 'lib', type: 'dir'}, {path: 'lib/a.js', content: 'a'}]);
     const layout = new Layout(join(root, 'install'));
-    return stageRelease({layout, artifact, app: 'app', version: '1.0.0', limits: DEFAULT_LIMITS, shown: parseManifest(manifestText, 'test'), log});
+    return stageRelease({layout, artifact, app: 'app', version: '1.0.0', limits: DEFAULT_LIMITS, shown: parseManifest(manifestText, 'test'), log, signal});
   }
 
   it('with sync on PATH: one syncfs, logged at debug', async () => {
@@ -72,5 +73,20 @@ describe('staging says how it made the release durable', () => {
     const staged = await stageWith(log);
     expect(staged.flush).toBe('fsync-each');
     expect(lines.find((line) => line.flush !== undefined)).toMatchObject({level: 20, flush: 'fsync-each', why: 'no sync program on PATH'});
+  });
+
+  it('a signal during a slow sync -f stops staging at once and removes the staging dir', async () => {
+    const bin = join(root, 'bin');
+    await mkdir(bin);
+    // A syncfs stuck behind a busy disk: exec keeps the pid, so the kill reaches the sleep.
+    await writeFile(join(bin, 'sync'), '#!/bin/sh\nexec sleep 30\n');
+    await chmod(join(bin, 'sync'), 0o755);
+    process.env.PATH = `${bin}:/usr/bin:/bin`;
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 500);
+    await expect(stageWith(debugLog().log, controller.signal)).rejects.toBeInstanceOf(InterruptedError);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await readdir(join(root, 'install', 'releases'))).toEqual([]);
   });
 });
