@@ -8,6 +8,8 @@
  *   4. start-up: `parako --version` and `parako status` vs `node -e 0`
  *   5. staging:  the stage phase of 100,000 files, directories, symlinks and hardlinks (on
  *                tmpfs), and how long a SIGTERM during it takes to end the run
+ *   6. flushes:  the flush syscalls (strace -f -c) that make measurement 3's release durable,
+ *                against `tar -xzf` + `sync -f`
  *
  * Run with `npm run bench` (builds first), or `npx tsx bench/run.ts [--quick] [--only 1,3]
  * [--baseline <checkout>]` against an existing build; `--baseline` times another built
@@ -22,6 +24,7 @@ import {join} from 'node:path';
 import {repoRoot} from '../test/fixtures/cli.js';
 import {generateTestKeyPair} from '../test/fixtures/sigstore.js';
 import {type BenchContext, FULL, QUICK, type Sizes} from './context.js';
+import {flushCounts} from './flushes.js';
 import {LoadWatch, describeMachine, machineMarkdown} from './machine.js';
 import {updateMemory, verifyMemory} from './memory.js';
 import {phaseTable} from './phases.js';
@@ -58,12 +61,13 @@ try {
   const pipeline = selected(3) ? await pipelineVsPlainTools(ctx) : undefined;
   const started = selected(4) ? await startup(ctx) : undefined;
   const staging = selected(5) ? await stagingByKind(ctx, {baseline: options.baseline}) : undefined;
+  const flushes = selected(6) ? await flushCounts(ctx) : undefined;
 
   const sections = [
     `# parako benchmarks`,
     `${new Date().toISOString()}, ${options.quick ? '`--quick`' : 'full run'}${note === undefined ? '' : `. ${note}`}`,
     `## Machine\n\n${machineMarkdown(machine)}\n- Peak RSS: ${rssMethod()}\n- ${load.describe(ctx.runner.childCpuSeconds, machine.cores)}`,
-    `## Results\n\n${resultsTable([...(verified?.rows ?? []), ...(updated?.rows ?? []), ...(pipeline?.rows ?? []), ...(started ?? []), ...(staging ?? [])])}`,
+    `## Results\n\n${resultsTable([...(verified?.rows ?? []), ...(updated?.rows ?? []), ...(pipeline?.rows ?? []), ...(started ?? []), ...(staging ?? []), ...(flushes ?? [])])}`,
     'Wall time is measured by the benchmark from spawn to exit, so it includes Node start-up. ' +
       'Inputs were just written, so they are read from the page cache; the feed server runs in the benchmark process on 127.0.0.1.',
   ];
@@ -90,7 +94,7 @@ async function benchContext(dir: string, sizes: Sizes): Promise<BenchContext> {
 
 interface Options {
   quick: boolean;
-  /** Measurement numbers to run (1–5); all when undefined. */
+  /** Measurement numbers to run (1–6); all when undefined. */
   only?: number[];
   /** A built checkout of parako that measurement 5 times too. */
   baseline?: string;
@@ -104,7 +108,7 @@ function parseOptions(argv: string[]): Options {
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
       opts.only = (value ?? '').split(',').map(Number);
-      if (opts.only.some((n) => !Number.isInteger(n) || n < 1 || n > 5)) usage(`--only takes measurement numbers 1–5, got "${value}"`);
+      if (opts.only.some((n) => !Number.isInteger(n) || n < 1 || n > 6)) usage(`--only takes measurement numbers 1–6, got "${value}"`);
     } else if (arg === '--baseline') {
       opts.baseline = argv[++i];
       if (opts.baseline === undefined || !existsSync(join(opts.baseline, 'bin', 'run.js'))) usage(`--baseline takes a built checkout of parako (with bin/run.js), got "${opts.baseline ?? ''}"`);
@@ -114,7 +118,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`bench: ${problem}\nusage: tsx bench/run.ts [--quick] [--only 1,2,3,4,5] [--baseline <checkout>]\n`);
+  process.stderr.write(`bench: ${problem}\nusage: tsx bench/run.ts [--quick] [--only 1,2,3,4,5,6] [--baseline <checkout>]\n`);
   process.exit(2);
 }
 

@@ -2,9 +2,10 @@ import {Flags} from '@oclif/core';
 import semver from 'semver';
 
 import {ParakoCommand} from '../cli/base.js';
+import {formatBytes} from '../cli/terminal.js';
 import {fetchIndex} from '../core/feed.js';
 import {badMarks, clearBadMark, readHistory} from '../core/history.js';
-import {listRetained, readCurrentVersion} from '../core/layout.js';
+import {listRetained, readCurrentVersion, readReleaseSize} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
 import {readManifestFromDir} from '../core/release-manifest.js';
 
@@ -30,6 +31,8 @@ export default class Releases extends ParakoCommand {
     for (const release of index.releases) {
       // Only a retained release's migration is known for sure: release.json is inside the signed artifact.
       const manifest = retained.has(release.version) ? await readManifestFromDir(env.layout.releaseDir(release.version)).catch(() => undefined) : undefined;
+      // As recorded when it was staged: nothing walks a release tree here.
+      const staged = retained.has(release.version) ? await readReleaseSize(env.layout, release.version) : undefined;
       rows.push({
         version: release.version,
         current: release.version === current,
@@ -39,6 +42,8 @@ export default class Releases extends ParakoCommand {
         badWhy: bad.get(release.version) === undefined ? null : `${bad.get(release.version)!.why} on ${bad.get(release.version)!.at}`,
         migration: manifest === undefined ? release.migration ?? null : manifest.migration !== null,
         size: release.size,
+        bytes: staged?.bytes ?? null,
+        files: staged?.files ?? null,
       });
     }
     const lines = [`feed: ${index.url}`];
@@ -51,7 +56,8 @@ export default class Releases extends ParakoCommand {
         row.badWhy === null ? '' : `failed health (${row.badWhy}; parako releases --clear-bad ${row.version} lifts the mark)`,
         row.migration === true ? 'migration' : row.migration === null ? 'migration: unknown until downloaded' : '',
       ].filter(Boolean);
-      lines.push(`  v${row.version.padEnd(14)} ${marks.join(', ')}`);
+      const size = row.bytes === null || row.files === null ? '' : `  (${formatBytes(row.bytes)} in ${row.files} files)`;
+      lines.push(`  v${row.version.padEnd(14)} ${marks.join(', ')}${size}`);
     }
     this.terminal.say(lines.join('\n'));
     return {code: 0, outcome: 'releases', message: '', from: current ?? null, to: current ?? null, releases: rows};

@@ -25,7 +25,8 @@ function render(report: StatusReport): string {
     lines.push('retained:');
     for (const r of report.retained) {
       const marks = [r.current ? 'current' : '', r.rollbackTarget ? 'rollback target' : '', r.bad ? 'failed health' : ''].filter(Boolean).join(', ');
-      lines.push(`  v${r.version.padEnd(14)} ${formatBytes(r.bytes).padStart(10)}  ${r.installedAt}${marks ? `  (${marks})` : ''}`);
+      const size = r.bytes === null || r.files === null ? 'size unknown' : `${formatBytes(r.bytes).padStart(10)} in ${r.files} files`;
+      lines.push(`  v${r.version.padEnd(14)} ${size}  ${r.installedAt}${marks ? `  (${marks})` : ''}`);
     }
   }
   if (report.inFlight !== null) {

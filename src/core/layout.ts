@@ -1,8 +1,10 @@
-import {lstat, readdir, readlink, stat} from 'node:fs/promises';
+import {lstat, readdir, readFile, readlink, rm, stat} from 'node:fs/promises';
 import {basename, join, resolve} from 'node:path';
 import semver from 'semver';
 
 import {RefusedError} from './errors.js';
+import {writeFileAtomic} from './fsync.js';
+import {ensurePrivateDir} from './safe-dir.js';
 
 export const DEFAULT_DIR = '/opt/parako-id';
 
@@ -18,6 +20,8 @@ export class Layout {
   readonly historyFile: string;
   readonly downloadsDir: string;
   readonly logFile: string;
+  /** What parako recorded about each retained release (its size), outside the signed tree. */
+  readonly releaseRecordsDir: string;
 
   constructor(dir: string) {
     this.dir = resolve(dir);
@@ -30,10 +34,15 @@ export class Layout {
     this.historyFile = join(this.stateDir, 'history.jsonl');
     this.downloadsDir = join(this.stateDir, 'downloads');
     this.logFile = join(this.stateDir, 'parako.log');
+    this.releaseRecordsDir = join(this.stateDir, 'releases');
   }
 
   releaseDir(version: string): string {
     return join(this.releasesDir, releaseDirName(version));
+  }
+
+  releaseRecordFile(version: string): string {
+    return join(this.releaseRecordsDir, `${releaseDirName(version)}.json`);
   }
 
   /** The relative target `current` points at, so the install dir can be moved or mounted elsewhere. */
@@ -122,4 +131,87 @@ export async function refuseSourceInstall(layout: Layout): Promise<void> {
   throw new RefusedError(`${layout.dir} is a source install (it contains .git/); parako only manages release installs`, {
     next: `upgrade it in place with: cd ${layout.dir} && git pull && pnpm install && pnpm build, then restart the service. Nothing was changed.`,
   });
+}
+
+/** A release's size as its archive declared it when it was staged: what `status` and `releases` show. */
+export interface ReleaseSize {
+  /** Sum of the sizes of its files (a hardlink adds nothing, a symlink its target's length). */
+  bytes: number;
+  /** Its entries other than directories: files, symlinks, hardlinks. */
+  files: number;
+}
+
+interface ReleaseRecord extends ReleaseSize {
+  version: string;
+}
+
+/**
+ * Sizes counted while releases were staged by this process, waiting for the operation to keep
+ * them: an update that fails before its restart removes the release it staged, and a record
+ * written at staging would outlive it in `.parako/`. pruneReleases, which only a successful
+ * update reaches, writes them out (recordStagedSizes).
+ */
+const stagedSizes = new Map<string, ReleaseSize>();
+
+/** Called by stageRelease once `releases/v<ver>` is complete. */
+export function noteStagedSize(layout: Layout, version: string, size: ReleaseSize): void {
+  stagedSizes.set(layout.releaseDir(version), size);
+}
+
+/** Writes the record of every retained release staged by this process; under the lock. */
+export async function recordStagedSizes(layout: Layout, retained: RetainedRelease[]): Promise<void> {
+  for (const release of retained) {
+    const size = stagedSizes.get(release.path);
+    if (size === undefined) continue;
+    ensurePrivateDir(layout.releaseRecordsDir);
+    const record: ReleaseRecord = {version: release.version, bytes: size.bytes, files: size.files};
+    await writeFileAtomic(layout.releaseRecordFile(release.version), `${JSON.stringify(record)}\n`, 0o600);
+    stagedSizes.delete(release.path);
+  }
+}
+
+/**
+ * The recorded size of a retained release, or undefined when there is none: the release was
+ * staged by an older parako, or by an update that did not finish. Nothing walks
+ * the release to find out.
+ */
+export async function readReleaseSize(layout: Layout, version: string): Promise<ReleaseSize | undefined> {
+  let text: string;
+  try {
+    text = await readFile(layout.releaseRecordFile(version), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const record = parseRecord(text);
+  return record?.version === version ? {bytes: record.bytes, files: record.files} : undefined;
+}
+
+/** A record that does not parse counts as none: it only ever feeds what status shows. */
+function parseRecord(text: string): ReleaseRecord | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<ReleaseRecord>;
+    const count = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+    return typeof value.version === 'string' && count(value.bytes) && count(value.files) ? {version: value.version, bytes: value.bytes, files: value.files} : undefined;
+  } catch {
+    return undefined; // not JSON: shown as an unknown size, which is all a record is for
+  }
+}
+
+/**
+ * Removes the records of releases no longer retained (pruned, or deleted by hand) and the temp
+ * files of a record write that was killed; under the lock, so no other write is in flight.
+ */
+export async function removeStaleRecords(layout: Layout, retained: RetainedRelease[]): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(layout.releaseRecordsDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const kept = new Set(retained.map((release) => `${releaseDirName(release.version)}.json`));
+  for (const name of names) {
+    if (!kept.has(name)) await rm(join(layout.releaseRecordsDir, name), {force: true});
+  }
 }

@@ -1,13 +1,14 @@
 import {randomBytes} from 'node:crypto';
 import {closeSync, createReadStream, openSync, readSync} from 'node:fs';
-import {chmod, lstat, mkdir, open, readdir, readlink, rename, rm} from 'node:fs/promises';
+import {chmod, lstat, mkdir, readdir, readlink, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
 import {performance} from 'node:perf_hooks';
 import {Parser, type ReadEntry, UnpackSync} from 'tar';
 
 import {DiskFullError, InterruptedError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
-import {fsyncDir} from './fsync.js';
-import {type Layout, STAGING_PREFIX, releaseDirName} from './layout.js';
+import {fsyncDir, syncTree, type TreeFlush} from './fsync.js';
+import {type Layout, noteStagedSize, type ReleaseSize, STAGING_PREFIX, releaseDirName} from './layout.js';
+import type {Logger} from './logger.js';
 import {checkManifestBinding, checkSameManifest, type ReleaseManifest, readManifestFromDir, releasePath} from './release-manifest.js';
 import {pauseForTests} from './test-pause.js';
 
@@ -31,6 +32,8 @@ export interface StageRequest {
   signal?: AbortSignal;
   /** Told the staging dir's path before anything is written there, so a crash can be cleaned up. */
   onStagingDir?: (path: string) => Promise<void>;
+  /** Told at debug level how the release was made durable (one syncfs, or an fsync of each file). */
+  log?: Logger;
 }
 
 export interface StagedRelease {
@@ -38,6 +41,10 @@ export interface StagedRelease {
   manifest: ReleaseManifest;
   /** True when a complete release dir of this version was already there. */
   reused: boolean;
+  /** How the staged files were made durable; absent when a retained release was reused. */
+  flush?: TreeFlush;
+  /** Counted during the extraction; absent when a retained release was reused. */
+  size?: ReleaseSize;
 }
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
@@ -46,8 +53,9 @@ const REFUSED = 'the signed release contains something parako never extracts: te
 
 /**
  * Extracts a verified artifact into `releases/.staging-v<ver>-<random>`, refusing anything
- * that could write outside the release or onto a device, then fsyncs and renames it to
- * `releases/v<ver>`, so a name without `.staging` is always complete.
+ * that could write outside the release or onto a device, then makes it durable (one syncfs of
+ * its filesystem, or an fsync of every file) and renames it to `releases/v<ver>`, so a name
+ * without `.staging` is always complete.
  */
 export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   const {layout, version} = req;
@@ -69,15 +77,17 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   try {
     await mkdir(stagingDir, {mode: 0o755});
     await chmod(stagingDir, 0o755); // the release root, like every dir in it, whatever the umask
-    await extractSafely(req.artifact, stagingDir, req.limits, stopIfSignalled);
+    const size = await extractSafely(req.artifact, stagingDir, req.limits, stopIfSignalled);
     await refuseEscapingLinks(stagingDir, stopIfSignalled);
     const manifest = await readManifestFromDir(stagingDir);
     checkManifestBinding(manifest, req.app, version, 'the artifact');
     checkSameManifest(req.shown, manifest, 'the staged release');
-    await fsyncTree(stagingDir, stopIfSignalled);
+    // Every byte and entry of the tree is on disk before it gets a name that says "complete".
+    const flush = await syncTree(stagingDir, {stopIfSignalled, signal: req.signal, log: req.log});
     await rename(stagingDir, finalDir);
     await fsyncDir(layout.releasesDir);
-    return {path: finalDir, manifest, reused: false};
+    noteStagedSize(layout, version, size);
+    return {path: finalDir, manifest, reused: false, flush, size};
   } catch (error) {
     await removeStagingDir(stagingDir);
     if (error instanceof ParakoError) throw error;
@@ -146,7 +156,7 @@ const LOOK_EVERY_MS = 20;
  * slice is unpacked synchronously; every LOOK_EVERY_MS the event loop gets a turn, so a
  * SIGINT/SIGTERM is seen and acted on (`stopIfSignalled`) within a fraction of a second.
  */
-async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<void> {
+async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<ReleaseSize> {
   const rules = new EntryRules(limits);
   let refusal: UnsafeArchiveError | undefined;
   let failure: unknown;
@@ -210,6 +220,7 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits,
   }
   if (refusal !== undefined) throw refusal;
   if (failure !== undefined) throw classifyExtractError(failure);
+  return {bytes: rules.bytes, files: rules.files};
 }
 
 /**
@@ -270,7 +281,10 @@ function classifyExtractError(error: unknown): unknown {
 class EntryRules {
   /** Entries accepted so far. */
   count = 0;
-  private bytes = 0;
+  /** Of them, entries other than directories. */
+  files = 0;
+  /** Sum of the sizes they declare. */
+  bytes = 0;
   private readonly symlinks = new Set<string>();
   private readonly paths = new Set<string>();
 
@@ -281,6 +295,7 @@ class EntryRules {
     const why = this.entryProblem(rawPath, entry);
     if (why !== undefined) return `${why} (${JSON.stringify(rawPath)})`;
     this.count += 1;
+    if (entry.type !== 'Directory') this.files += 1;
     this.bytes += entry.size ?? 0;
     if (this.count > this.limits.maxEntries) return `more than ${this.limits.maxEntries} entries`;
     if (this.bytes > this.limits.maxExtractedBytes) return `more than ${this.limits.maxExtractedBytes} bytes once extracted`;
@@ -390,31 +405,4 @@ async function isDirectory(path: string): Promise<boolean> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;
   }
-}
-
-/** fsync every file and directory so the renamed release is complete even after a power loss. */
-async function fsyncTree(root: string, stopIfSignalled: () => void): Promise<void> {
-  const queue: string[] = [root];
-  const files: string[] = [];
-  while (queue.length > 0) {
-    const dir = queue.pop()!;
-    files.push(dir);
-    for (const entry of await readdir(dir, {withFileTypes: true})) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) queue.push(path);
-      else if (entry.isFile()) files.push(path);
-    }
-  }
-  const workers = Array.from({length: 16}, async () => {
-    for (let path = files.pop(); path !== undefined; path = files.pop()) {
-      stopIfSignalled();
-      const handle = await open(path, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
-  });
-  await Promise.all(workers);
 }

@@ -1,10 +1,7 @@
-import {lstat, readdir} from 'node:fs/promises';
-import {join} from 'node:path';
-
 import type {HistoryEntry} from './history.js';
 import {badVersions, lastInstallOf, previousRelease, readHistory} from './history.js';
 import {readJournal, type JournalEntry} from './journal.js';
-import {type Layout, listRetained, readCurrentVersion} from './layout.js';
+import {type Layout, listRetained, readCurrentVersion, readReleaseSize} from './layout.js';
 import {inspectLock, type LockOwner} from './lock.js';
 
 export interface RetainedInfo {
@@ -12,7 +9,9 @@ export interface RetainedInfo {
   current: boolean;
   rollbackTarget: boolean;
   bad: boolean;
-  bytes: number;
+  /** As recorded when it was staged; null when no record exists (staged by an older parako). */
+  bytes: number | null;
+  files: number | null;
   installedAt: string;
 }
 
@@ -35,12 +34,15 @@ export async function readStatus(layout: Layout): Promise<StatusReport> {
   const rollbackTarget = current === null ? null : previousRelease(history, current) ?? null;
   const retained: RetainedInfo[] = [];
   for (const release of await listRetained(layout)) {
+    // Read from the record staging wrote: walking a release of many files takes seconds.
+    const size = await readReleaseSize(layout, release.version);
     retained.push({
       version: release.version,
       current: release.version === current,
       rollbackTarget: release.version === rollbackTarget,
       bad: bad.has(release.version),
-      bytes: await treeBytes(release.path),
+      bytes: size?.bytes ?? null,
+      files: size?.files ?? null,
       installedAt: lastInstallOf(history, release.version)?.at ?? release.modifiedAt.toISOString(),
     });
   }
@@ -58,18 +60,4 @@ export async function readStatus(layout: Layout): Promise<StatusReport> {
     last: history.at(-1) ?? null,
     lastBackup,
   };
-}
-
-async function treeBytes(root: string): Promise<number> {
-  let total = 0;
-  const queue = [root];
-  while (queue.length > 0) {
-    const dir = queue.pop()!;
-    for (const entry of await readdir(dir, {withFileTypes: true})) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) queue.push(path);
-      else total += (await lstat(path)).size;
-    }
-  }
-  return total;
 }

@@ -42,9 +42,10 @@ describe('parako update installs and updates', () => {
     expect(await currentVersionFile(world)).toBe('1.0.0');
     expect(await releaseEntries(world)).toEqual(['v1.0.0']);
     expect(await readFile(join(world.dir, 'current', 'release.json'), 'utf8')).toContain('"version": "1.0.0"');
-    // .parako/ holds the history and the log, and nothing left over from the run.
+    // .parako/ holds the history, the log and the release's size record, and nothing left over from the run.
     const state = (await readdir(join(world.dir, '.parako'))).sort();
-    expect(state.filter((name) => !['history.jsonl', 'parako.log'].includes(name)), 'leftovers in .parako/').toEqual([]);
+    expect(state.filter((name) => !['history.jsonl', 'parako.log', 'releases'].includes(name)), 'leftovers in .parako/').toEqual([]);
+    expect(await readdir(join(world.dir, '.parako', 'releases'))).toEqual(['v1.0.0.json']);
     const lines = await history(world);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({operation: 'update', from: null, to: '1.0.0', outcome: 'installed', code: 0});
