@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core';
 
 import {ParakoCommand} from '../cli/base.js';
-import {previousRelease, readHistory} from '../core/history.js';
+import {readHistory} from '../core/history.js';
 import {readCurrentVersion} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
-import {pruneReleases} from '../core/prune.js';
+import {pruneReleases, pruneRules} from '../core/prune.js';
 import {exclusively} from '../core/recover.js';
 
 export default class Prune extends ParakoCommand {
@@ -24,9 +24,8 @@ export default class Prune extends ParakoCommand {
     const env = await this.environment(flags);
     return exclusively(env, 'prune', async () => {
       const current = await readCurrentVersion(env.layout);
-      const target = current === undefined ? undefined : previousRelease(await readHistory(env.layout), current);
       const keep = flags.keep ?? env.config.keepReleases;
-      const removed = await pruneReleases(env.layout, keep, [current, target]);
+      const removed = await pruneReleases(env.layout, pruneRules(await readHistory(env.layout), keep, current));
       const versions = removed.map((r) => r.version);
       return {
         code: 0,

@@ -142,6 +142,17 @@ export function lastInstallOf(history: HistoryEntry[], version: string): History
   return undefined;
 }
 
+/** The newest version that last ran healthy here and is not marked bad: prune never removes it. */
+export function lastKnownGood(history: HistoryEntry[]): string | undefined {
+  const bad = badVersions(history);
+  for (let index = history.length - 1; index >= 0; index--) {
+    const entry = history[index]!;
+    const ranHealthy = (entry.operation === 'update' && (entry.outcome === 'updated' || entry.outcome === 'installed')) || (entry.operation === 'rollback' && entry.outcome === 'rolled-back');
+    if (ranHealthy && entry.to !== null && !bad.has(entry.to)) return entry.to;
+  }
+  return undefined;
+}
+
 /**
  * Where `rollback` goes without --to: the release that was current before `current` was
  * installed. After a rollback this walks further back rather than undoing the rollback

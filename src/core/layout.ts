@@ -146,28 +146,13 @@ interface ReleaseRecord extends ReleaseSize {
 }
 
 /**
- * Sizes counted while releases were staged by this process, waiting for the operation to keep
- * them: an update that fails before its restart removes the release it staged, and a record
- * written at staging would outlive it in `.parako/`. pruneReleases, which only a successful
- * update reaches, writes them out (recordStagedSizes).
+ * Records the size stage counted for a release it staged. Written once the operation keeps the
+ * release (an update that fails before its restart removes it, and its record with it).
  */
-const stagedSizes = new Map<string, ReleaseSize>();
-
-/** Called by stageRelease once `releases/v<ver>` is complete. */
-export function noteStagedSize(layout: Layout, version: string, size: ReleaseSize): void {
-  stagedSizes.set(layout.releaseDir(version), size);
-}
-
-/** Writes the record of every retained release staged by this process; under the lock. */
-export async function recordStagedSizes(layout: Layout, retained: RetainedRelease[]): Promise<void> {
-  for (const release of retained) {
-    const size = stagedSizes.get(release.path);
-    if (size === undefined) continue;
-    ensurePrivateDir(layout.releaseRecordsDir);
-    const record: ReleaseRecord = {version: release.version, bytes: size.bytes, files: size.files};
-    await writeFileAtomic(layout.releaseRecordFile(release.version), `${JSON.stringify(record)}\n`, 0o600);
-    stagedSizes.delete(release.path);
-  }
+export async function recordReleaseSize(layout: Layout, version: string, size: ReleaseSize): Promise<void> {
+  ensurePrivateDir(layout.releaseRecordsDir);
+  const record: ReleaseRecord = {version, bytes: size.bytes, files: size.files};
+  await writeFileAtomic(layout.releaseRecordFile(version), `${JSON.stringify(record)}\n`, 0o600);
 }
 
 /**

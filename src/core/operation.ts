@@ -3,7 +3,7 @@ import type {Dispatcher} from 'undici';
 import {InterruptedError} from './errors.js';
 import type {HostConfig} from './config.js';
 import type {BackupRecord, Outcome} from './history.js';
-import type {Layout} from './layout.js';
+import type {Layout, ReleaseSize} from './layout.js';
 import type {Logger} from './logger.js';
 import type {Release} from '../hooks/context.js';
 import type {HookRunner} from '../hooks/runner.js';
@@ -62,6 +62,8 @@ export interface OperationState {
   migrationRan: boolean;
   /** A release dir this run created (removed again if the run fails before its swap sticks). */
   createdRelease?: string;
+  /** Its size as staging counted it, recorded for status once the run keeps the release. */
+  createdSize?: ReleaseSize;
   /** The releases as hooks see them, manifests included once known. */
   releases: {from?: Release; to: Release};
 }

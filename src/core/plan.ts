@@ -1,13 +1,13 @@
 import semver from 'semver';
 
 import {backupOf} from './context.js';
-import type {BackupRecord} from './history.js';
+import {type BackupRecord, readHistory} from './history.js';
 import {listRetained} from './layout.js';
 import {RefusedError} from './errors.js';
 import type {FeedRelease} from './feed.js';
 import type {OperationEnv} from './operation.js';
 import {hintsOf, refuseUnattended} from './policy.js';
-import {planPrune} from './prune.js';
+import {planPrune, pruneRules} from './prune.js';
 import type {ReleaseManifest} from './release-manifest.js';
 
 export interface PlanData {
@@ -47,7 +47,8 @@ export async function describePlan(
   const afterInstall = retained.some((r) => r.version === to.version)
     ? retained
     : [{version: to.version, path: env.layout.releaseDir(to.version), modifiedAt: new Date()}, ...retained];
-  const prune = planPrune(afterInstall.sort((a, b) => semver.rcompare(a.version, b.version)), config.keepReleases, [to.version, input.from])
+  const rules = pruneRules(await readHistory(env.layout), config.keepReleases, to.version, [input.from]);
+  const prune = planPrune(afterInstall.sort((a, b) => semver.rcompare(a.version, b.version)), rules)
     .remove.map((r) => r.version);
   const wanted = input.options.backup ?? to.migration !== null;
   const recorded = backupOf(input.records);

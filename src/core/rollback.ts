@@ -8,6 +8,7 @@ import {isRetained, listRetained, readCurrentVersion} from './layout.js';
 import {runMigration} from './migrate.js';
 import type {OperationEnv, OperationResult, OperationState} from './operation.js';
 import {Pipeline} from './pipeline.js';
+import {describePruned, pruneReleases, pruneRules} from './prune.js';
 import {exclusively} from './recover.js';
 import {restartAndCheck} from './restart.js';
 import {swapCurrent} from './swap.js';
@@ -158,6 +159,13 @@ export async function autoRollback(run: Pipeline, reason: string): Promise<Opera
       'look at the service and its logs: the problem may be the host, not the release',
     );
   }
+  // Automatic rollbacks prune too (the release that failed goes first), or a host that keeps
+  // rolling back would keep every release it ever tried.
+  await run.phase('prune');
+  const rules = pruneRules(await readHistory(env.layout), env.config.keepReleases, from);
+  rules.bad.add(state.to); // this run's history line, which marks it, is written when it ends
+  const pruned = describePruned(await pruneReleases(env.layout, rules), env.config.keepReleases);
+  if (pruned !== undefined) env.out.say(pruned);
   return run.end(
     'auto-rolled-back',
     `v${state.to} was unhealthy (${reason}); rolled back automatically, v${from} is running again. v${state.to} is marked bad and skipped by update to latest`,

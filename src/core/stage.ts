@@ -7,7 +7,7 @@ import {Parser, type ReadEntry, UnpackSync} from 'tar';
 
 import {DiskFullError, InterruptedError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
 import {fsyncDir, syncTree, type TreeFlush} from './fsync.js';
-import {type Layout, noteStagedSize, type ReleaseSize, STAGING_PREFIX, releaseDirName} from './layout.js';
+import {type Layout, type ReleaseSize, STAGING_PREFIX, releaseDirName} from './layout.js';
 import type {Logger} from './logger.js';
 import {checkManifestBinding, checkSameManifest, type ReleaseManifest, readManifestFromDir, releasePath} from './release-manifest.js';
 import {pauseForTests} from './test-pause.js';
@@ -86,7 +86,6 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
     const flush = await syncTree(stagingDir, {stopIfSignalled, signal: req.signal, log: req.log});
     await rename(stagingDir, finalDir);
     await fsyncDir(layout.releasesDir);
-    noteStagedSize(layout, version, size);
     return {path: finalDir, manifest, reused: false, flush, size};
   } catch (error) {
     await removeStagingDir(stagingDir);

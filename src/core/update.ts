@@ -6,13 +6,13 @@ import {downloadArtifact, downloadSmallFile} from './download.js';
 import {DownloadError, ENDINGS, ExitCode, exitCodeOf, messageOf, RefusedError} from './errors.js';
 import {type FeedRelease, fetchIndex, resolveVersion} from './feed.js';
 import {badVersions, readHistory} from './history.js';
-import {readCurrentVersion, refuseSourceInstall} from './layout.js';
+import {readCurrentVersion, recordReleaseSize, refuseSourceInstall} from './layout.js';
 import {runMigration} from './migrate.js';
 import type {OperationEnv, OperationResult} from './operation.js';
 import {Pipeline} from './pipeline.js';
 import {describePlan} from './plan.js';
 import {holdOf, hintsOf, type NeedsAPerson, refuseUnattended, releasesBetween} from './policy.js';
-import {pruneReleases} from './prune.js';
+import {describePruned, pruneReleases, pruneRules} from './prune.js';
 import {exclusively} from './recover.js';
 import {type ReleaseManifest, checkManifestBinding, readManifestFromArtifact} from './release-manifest.js';
 import {restartAndCheck} from './restart.js';
@@ -83,10 +83,13 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     const staged = await stageRelease({
       layout, artifact, app: env.config.app, version: to, limits: await stageLimits(env),
       // What runs is what was shown: stage refuses a release.json on disk that is not this one.
-      shown: releases.to.manifest, signal: env.signal,
+      shown: releases.to.manifest, signal: env.signal, log: env.log,
       onStagingDir: async (stagingDir) => run.note({stagingDir}),
     });
-    if (!staged.reused) state.createdRelease = staged.path;
+    if (!staged.reused) {
+      state.createdRelease = staged.path;
+      state.createdSize = staged.size;
+    }
     releases.to.manifest = staged.manifest;
     env.out.say(staged.reused ? `reusing the retained release ${staged.path}` : `staged v${to} in ${staged.path}`);
     await removeDownload(artifact, bundle);
@@ -98,6 +101,9 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
   } catch (error) {
     return failBeforeRestart(run, error, [artifact]);
   }
+  // From here the release stays, whatever the restart brings (an automatic rollback keeps it
+  // retained): status shows its size from this record instead of walking it.
+  if (state.createdSize !== undefined) await recordReleaseSize(layout, to, state.createdSize);
   if (!options.restart) {
     env.out.say('restart skipped (--no-restart): restart the service yourself, then check its health');
   } else {
@@ -105,8 +111,9 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     if (!bringUp.healthy) return autoRollback(run, bringUp.reason ?? 'unhealthy');
   }
   await run.phase('prune');
-  const pruned = await pruneReleases(layout, env.config.keepReleases, [to, from]);
-  if (pruned.length > 0) env.out.say(`pruned ${pruned.map((r) => `v${r.version}`).join(', ')} (keepReleases ${env.config.keepReleases})`);
+  const pruned = await pruneReleases(layout, pruneRules(await readHistory(layout), env.config.keepReleases, to, [from]));
+  const prunedLine = describePruned(pruned, env.config.keepReleases);
+  if (prunedLine !== undefined) env.out.say(prunedLine);
   // Partial downloads of other versions, kept by interrupted runs for resuming, are done with.
   await rm(layout.downloadsDir, {recursive: true, force: true});
   return from === undefined ? run.end('installed', `installed v${to}`) : run.end('updated', `updated v${from} -> v${to}`);

@@ -56,11 +56,11 @@ describe('prune plan', () => {
   const retained = ['1.4.0', '1.3.0', '1.2.0', '1.1.0', '1.0.0'].map((version) => ({version, path: `/x/v${version}`, modifiedAt: new Date()}));
 
   it('keeps N, newest first', () => {
-    expect(planPrune(retained, 3, ['1.4.0', '1.3.0']).remove.map((r) => r.version)).toEqual(['1.1.0', '1.0.0']);
+    expect(planPrune(retained, {keep: 3, protect: new Set(['1.4.0', '1.3.0']), bad: new Set()}).remove.map((r) => r.version)).toEqual(['1.1.0', '1.0.0']);
   });
 
   it('never removes current or the rollback target, even when they are old', () => {
-    const plan = planPrune(retained, 2, ['1.0.0', '1.1.0']);
+    const plan = planPrune(retained, {keep: 2, protect: new Set(['1.0.0', '1.1.0']), bad: new Set()});
     expect(plan.keep.sort()).toEqual(['1.0.0', '1.1.0']);
     expect(plan.remove.map((r) => r.version)).toEqual(['1.4.0', '1.3.0', '1.2.0']);
   });
