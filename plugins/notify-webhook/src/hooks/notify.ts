@@ -32,20 +32,28 @@ export default defineHook('notify', async ({ctx}) => {
   await post(delivery, {
     timeoutMs: settings.timeoutSeconds * 1000,
     retries: settings.retries,
-    deadline: started + hookTimeoutSeconds(ctx.config.hooks) * 1000 - REPORT_MARGIN_MS,
+    deadline: started + budgetMs(hookTimeoutSeconds(ctx.config.hooks) * 1000),
     signal: ctx.signal,
     log: ctx.log,
     secrets: secretsOf(secrets),
   });
 });
 
+/** The hook's time less the margin to report; a hook timeout under 4 s keeps a quarter of it. */
+function budgetMs(hookMs: number): number {
+  return hookMs - Math.min(REPORT_MARGIN_MS, hookMs / 4);
+}
+
 function hookTimeoutSeconds(hooks: unknown): number {
   const seconds = (hooks as {timeoutSeconds?: {notify?: unknown}} | undefined)?.timeoutSeconds?.notify;
   return typeof seconds === 'number' ? seconds : DEFAULT_HOOK_TIMEOUT_SECONDS;
 }
 
-/** The URL whole, its path and query (Slack's token), and Matrix's token: none may be printed. */
+/**
+ * The URL whole, its path and query, each long part of the path (Slack's token, should a
+ * server echo it alone), and Matrix's token: none may be printed.
+ */
 function secretsOf(secrets: {url: string; accessToken?: string}): string[] {
   const url = new URL(secrets.url);
-  return [secrets.url, `${url.pathname}${url.search}`, ...url.pathname.split('/').filter((part) => part.length >= 8), ...(secrets.accessToken === undefined ? [] : [secrets.accessToken])];
+  return [secrets.url, `${url.pathname}${url.search}`, ...url.pathname.split('/').filter((part) => part.length >= 16), ...(secrets.accessToken === undefined ? [] : [secrets.accessToken])];
 }
