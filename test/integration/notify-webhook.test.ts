@@ -128,17 +128,18 @@ describe('notify-webhook plugin', () => {
 
   it('a hanging webhook never outlives hooks.timeoutSeconds.notify: the plugin reports before the runner stops it', async () => {
     const hook = await webhook('hang');
-    const world = await worldWith({url: hook.url, timeoutSeconds: 10, retries: 5}, {hooks: {timeoutSeconds: {notify: 3}}});
+    const world = await worldWith({url: hook.url, timeoutSeconds: 10, retries: 5}, {hooks: {timeoutSeconds: {notify: 5}}});
     const started = Date.now();
     const result = await parako(world, ['update']);
     const tookMs = Date.now() - started;
     expectExit(result, 0);
     expect(await currentTarget(world)).toBe('releases/v1.1.0');
+    // One attempt cut to the 4 s left of the 5 s notify timeout (1 s kept to report), then no room for another.
     expect(notifyFailure(result)?.err).toBe(
-      `notify hook of ${PLUGIN} failed: POST ${hook.base}/… failed: no answer within 2 s; no time left for another attempt within the notify hook's timeout`,
+      `notify hook of ${PLUGIN} failed: POST ${hook.base}/… failed: no answer within 4 s; no time left for another attempt within the notify hook's timeout`,
     );
     expect(tookMs).toBeLessThan(15_000);
-    console.info(`hang, notify timeout 3 s: parako update took ${tookMs} ms`);
+    console.info(`hang, notify timeout 5 s: parako update took ${tookMs} ms`);
     await expectNoToken(world, result);
   });
 
