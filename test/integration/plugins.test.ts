@@ -175,6 +175,7 @@ describe('parako plugins link', () => {
     }
     expect(listing.firstParty.restart).toEqual(['@parako/plugin-compose', '@parako/plugin-pm2', '@parako/plugin-supervisord', '@parako/plugin-systemd']);
     expect(listing.firstParty['pre-swap']).toEqual(['@parako/plugin-backup-mongo', '@parako/plugin-backup-mysql', '@parako/plugin-backup-postgres', '@parako/plugin-backup-sqlite']);
+    expect(listing.firstParty.notify).toEqual(['@parako/plugin-notify-webhook']);
 
     const human = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(human, 0);
@@ -187,12 +188,13 @@ describe('parako plugins link', () => {
   it('parako hooks says (none) for every point no plugin implements, and lists the first-party plugins where they are, idle without a parako.json', async () => {
     const result = await runParako(['hooks', '--dir', join(root, 'no-install-dir')], {env: storeEnv});
     expectExit(result, 0);
-    for (const point of ['post-swap', 'health', 'notify']) {
+    for (const point of ['post-swap', 'health']) {
       expect(result.stdout).toMatch(new RegExp(`^${point}  \\(timeout \\d+ s[^)]*\\)\\n  \\(none\\)$`, 'm'));
     }
     expect(result.stdout).toMatch(/^restart {2}\(timeout 600 s[^)]*\)\n {2}- +@parako\/plugin-compose .*first-party +idle \(no parako\.json\)$/m);
     expect(result.stdout).toMatch(/^pre-swap {2}\(timeout 3600 s[^)]*\)\n {2}- +@parako\/plugin-backup-mongo .*first-party +idle \(no parako\.json\)$/m);
     expect(result.stdout).toMatch(/^pre-download {2}\(timeout 60 s[^)]*\)\n {2}- +@parako\/plugin-supervisord .*first-party +idle \(no parako\.json\)$/m);
+    expect(result.stdout).toMatch(/^notify {2}\(timeout 30 s[^)]*\)\n {2}- +@parako\/plugin-notify-webhook .*first-party +idle \(no parako\.json\)$/m);
   });
 });
 
