@@ -38,6 +38,7 @@ export async function restartAndCheck(run: Pipeline, again?: {releases: {from?: 
   }
   if (again === undefined) await run.phase('health');
   const health = env.config.health;
+  let answered: string | undefined;
   if (health !== undefined) {
     const result = await checkHealth({
       url: health.url,
@@ -46,12 +47,15 @@ export async function restartAndCheck(run: Pipeline, again?: {releases: {from?: 
       client: env.http,
     });
     if (!result.healthy) return {healthy: false, reason: describeHealth(health.url, result)};
-    env.out.say(`healthy: ${health.url} answered HTTP ${result.status} after ${result.attempts} check(s)`);
+    answered = `${health.url} answered HTTP ${result.status} after ${result.attempts} check(s)`;
   }
   try {
     await env.hooks.run('health', base);
   } catch (error) {
-    return {healthy: false, reason: messageOf(error)};
+    // Not "healthy: … answered 200" first: a failing health hook makes the release unhealthy.
+    return {healthy: false, reason: `${answered === undefined ? '' : `${answered}, but `}${messageOf(error)}`};
   }
+  // Said once every check passed: after exit 8 the last line must not read "healthy".
+  if (answered !== undefined) env.out.say(`healthy: ${answered}`);
   return {healthy: true};
 }

@@ -130,7 +130,8 @@ export async function autoRollback(run: Pipeline, reason: string): Promise<Opera
   const {env, state, releases} = run;
   const from = state.from;
   if (from === undefined) return firstInstallDown(run, reason);
-  env.out.say(`v${state.to} is unhealthy: ${reason}`);
+  // The reason is in the result's message, printed once at the end.
+  env.out.say(`v${state.to} is unhealthy; rolling back to v${from}`);
   const reverse = releases.to.manifest?.migration?.reverse;
   if (state.migrationRan && reverse === undefined) {
     return run.end(
@@ -155,8 +156,8 @@ export async function autoRollback(run: Pipeline, reason: string): Promise<Opera
   if (!again.healthy) {
     return run.end(
       'unhealthy',
-      `v${state.to} was unhealthy (${reason}); rolled back to v${from}, but it is unhealthy too: ${again.reason}`,
-      'look at the service and its logs: the problem may be the host, not the release',
+      `BOTH RELEASES ARE UNHEALTHY. v${state.to} was unhealthy (${reason}); parako rolled back to v${from}, and v${from} is unhealthy too: ${again.reason}. current is v${from}`,
+      'act now: look at the service and its logs; when the release that ran before fails too, the cause is usually the host (a database, a disk, a port), not the release',
     );
   }
   // Automatic rollbacks prune too (the release that failed goes first), or a host that keeps

@@ -348,7 +348,10 @@ export class HookRunner {
       // Loading is inside the race too: a module whose top-level await hangs is stopped alike.
       const result = await Promise.race([hook.load().then((fn) => fn({ctx})), timedOut]);
       if (result !== undefined && result !== null && typeof result === 'object' && typeof result.veto === 'string') {
-        throw new HookError(point, plugin, `${point} hook of ${plugin} vetoed: ${result.veto}`, {next: nextFor()});
+        // A veto is a decision (a maintenance window, a hold, a disk check), not a fault to fix.
+        throw new HookError(point, plugin, `${point} hook of ${plugin} vetoed: ${result.veto}`, {
+          next: `${plugin} said no on purpose: run this again when what it names is over, or change its settings (parako hooks lists the plugins and why each acts); nothing was changed unless the message says otherwise`,
+        });
       }
       log.info({durationMs: Date.now() - started}, 'hook done');
     } catch (error) {

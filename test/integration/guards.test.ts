@@ -116,6 +116,24 @@ describe('migrations', () => {
     expect(await currentTarget(world)).toBe('releases/v1.1.0');
   });
 
+  it('an automatic rollback prints its reason once, at the end; when the old release fails too, exit 8 says both are unhealthy', async () => {
+    await installed();
+    await world.publish({version: '1.1.0'});
+    const once = await makeRecordingPlugin(world.root, 'parako-plugin-probe', {health: {veto: 'the queue is not drained', onlyFor: '1.1.0'}});
+    const rolledBack = await parako(world, ['update'], {env: once.env});
+    expectExit(rolledBack, 7);
+    expect(rolledBack.stdout).toContain('v1.1.0 is unhealthy; rolling back to v1.0.0\nrolled back: current -> releases/v1.0.0');
+    expect(`${rolledBack.stdout}${rolledBack.stderr}`.split('the queue is not drained').length - 1).toBe(1);
+
+    await world.publish({version: '1.2.0'});
+    const both = await makeRecordingPlugin(world.root, 'parako-plugin-probe-all', {health: {veto: 'the database is down'}});
+    const result = await parako(world, ['update', '--version', '1.2.0'], {env: both.env});
+    expectExit(result, 8);
+    expect(result.stderr).toContain('parako: BOTH RELEASES ARE UNHEALTHY. v1.2.0 was unhealthy (health hook of parako-plugin-probe-all vetoed: the database is down); parako rolled back to v1.0.0, and v1.0.0 is unhealthy too');
+    expect(result.stdout).not.toMatch(/healthy: /);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+  });
+
   it('an unhealthy release whose migration declares a reverse is reversed and rolled back: exit 7', async () => {
     await installed();
     await world.publish({version: '1.1.0', migration: {command: 'true', reverse: 'touch REVERSED'}});

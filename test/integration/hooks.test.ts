@@ -96,6 +96,9 @@ describe('hook points', () => {
     expectExit(result, 6);
     expect(jsonOf(result)).toMatchObject({code: 6, reason: 'hook', from: '1.0.0', to: '1.1.0'});
     expect(String(jsonOf(result).message)).toContain('pre-swap hook of parako-plugin-window vetoed: outside the maintenance window');
+    // A veto is a decision: its next says to wait or change the settings, not to remove the plugin.
+    expect(String(jsonOf(result).next)).toMatch(/^parako-plugin-window said no on purpose: run this again when what it names is over, or change its settings/);
+    expect(String(jsonOf(result).next)).not.toContain('remove the plugin');
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     // The release staged before the veto is removed again; only the releases/ dir's own mtime moved.
     await expectUnchanged(world, before, {ignoreReleasesDirMtime: true});
