@@ -10,6 +10,7 @@ import {readFileSync, realpathSync} from 'node:fs';
 import {join, sep} from 'node:path';
 
 import {describeUnsafe, findUnsafeFolder, findUnsafeInTree, type UnsafeFolder} from '../core/safe-dir.js';
+import {parseStoreEntries} from './store-file.js';
 
 /** Set to 1 on a development machine to load plugins without the check; never a config key. */
 export const UNCHECKED_PLUGINS_ENV = 'PARAKO_UNCHECKED_PLUGINS';
@@ -107,13 +108,8 @@ function readEntries(dataDir: string): StoreEntry[] | undefined {
     return undefined;
   }
   try {
-    const pjson = JSON.parse(text) as {oclif?: {plugins?: Array<string | {name?: unknown; type?: unknown; root?: unknown}>}};
-    return (pjson.oclif?.plugins ?? []).flatMap((entry): StoreEntry[] => {
-      if (typeof entry === 'string') return [{name: entry, type: 'user'}];
-      if (typeof entry?.name !== 'string') return [];
-      if (entry.type === 'link') return [{name: entry.name, type: 'link', ...(typeof entry.root === 'string' ? {root: entry.root} : {})}];
-      return entry.type === undefined || entry.type === 'user' ? [{name: entry.name, type: 'user'}] : [];
-    });
+    // oclif loads user and link entries only; the trust check judges what it will load.
+    return parseStoreEntries(text).flatMap((entry): StoreEntry[] => (entry.type === 'link' ? [{name: entry.name, type: 'link', ...(entry.root === undefined ? {} : {root: entry.root})}] : entry.type === 'user' ? [{name: entry.name, type: 'user'}] : []));
   } catch {
     return undefined; // not JSON: oclif loads no user plugin, and the store listing names the problem
   }

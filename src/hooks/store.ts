@@ -2,6 +2,7 @@ import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {type Refusal, trustReport} from './plugin-trust.js';
+import {parseStoreEntries} from './store-file.js';
 
 /** A plugin the store lists that oclif did not load: its hooks do not run. */
 export interface UnloadedPlugin {
@@ -27,11 +28,7 @@ async function readStore(dataDir: string): Promise<{plugins: UnloadedPlugin[]; p
     return {plugins: [], problem: `cannot read ${file}: ${(error as Error).message}`};
   }
   try {
-    const pjson = JSON.parse(text) as {oclif?: {plugins?: Array<string | {name: string; type?: string; root?: string}>}};
-    const plugins = (pjson.oclif?.plugins ?? []).map((entry) =>
-      typeof entry === 'string' ? {plugin: entry, type: 'user'} : {plugin: entry.name, type: entry.type ?? 'user', ...(entry.root === undefined ? {} : {root: entry.root})},
-    );
-    return {plugins};
+    return {plugins: parseStoreEntries(text).map(({name, type, root}) => ({plugin: name, type, ...(root === undefined ? {} : {root})}))};
   } catch (error) {
     return {plugins: [], problem: `${file} is not valid JSON (${(error as Error).message}): no installed or linked plugin was loaded`};
   }
