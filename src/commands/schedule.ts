@@ -6,7 +6,9 @@ import {ParakoCommand} from '../cli/base.js';
 import {UsageError} from '../core/errors.js';
 import {Layout, refuseSourceInstall} from '../core/layout.js';
 import type {OperationResult} from '../core/operation.js';
-import {disableSchedule, enableSchedule, type ScheduleEnv, type ScheduleReport, scheduleStatus, SYSTEMD_UNIT_DIR} from '../core/schedule.js';
+import {
+  disableSchedule, enableSchedule, journalctlCommand, type ScheduleEnv, type ScheduleReport, scheduleStatus, scheduleStatusCommand, SYSTEMD_UNIT_DIR,
+} from '../core/schedule.js';
 import {DEFAULT_ON_CALENDAR} from '../core/schedule-units.js';
 
 export default class Schedule extends ParakoCommand {
@@ -56,7 +58,7 @@ Needs systemd as PID 1 (exit 5 otherwise). docs/operations.md#unattended-updates
       code: 0,
       outcome: 'scheduled',
       message: `scheduled: ${names.timer} runs parako update --unattended in the window "${onCalendar}"${randomizedDelay === '0' ? '' : ` (+ up to ${randomizedDelay})`}; next run ${nextRun ?? 'unknown'}`,
-      next: `parako schedule status --dir ${dir} shows the last run; journalctl -u ${names.service} its output`,
+      next: `${scheduleStatusCommand(dir)} shows the last run; ${journalctlCommand(names.service)} its output`,
       from: null,
       to: null,
       units: {service: names.service, timer: names.timer},
@@ -94,7 +96,7 @@ function render(report: ScheduleReport): string {
   }
   const h = report.lastHistory;
   if (h !== null) lines.push(`history:     ${h.at} ${h.operation} ${h.from === null ? '' : `v${h.from} `}-> ${h.to === null ? '?' : `v${h.to}`}: ${h.outcome} (exit ${h.code})`);
-  if (report.timer !== null) lines.push(`logs:        journalctl -u ${report.units.service}`);
+  if (report.timer !== null) lines.push(`logs:        ${journalctlCommand(report.units.service)}`);
   return lines.join('\n');
 }
 

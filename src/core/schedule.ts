@@ -13,6 +13,7 @@ import {join} from 'node:path';
 import {ConfigError, RefusedError, UsageError} from './errors.js';
 import {type HistoryEntry, readHistory} from './history.js';
 import type {Layout} from './layout.js';
+import {shellQuote} from '../sdk/text.js';
 import {renderUnits, type ScheduleSpec, type UnitNames, unitNames} from './schedule-units.js';
 
 /** Where the units go; PARAKO_SYSTEMD_DIR moves them (tests, image builds). */
@@ -117,6 +118,18 @@ export async function scheduleStatus(env: ScheduleEnv, layout: Layout): Promise<
   return report;
 }
 
+/**
+ * The commands an operator pastes to see a schedule, quoted: an escaped unit name's `\x2d`
+ * loses its backslash in a shell when unquoted.
+ */
+export function journalctlCommand(unit: string): string {
+  return `journalctl -u ${shellQuote(unit)}`;
+}
+
+export function scheduleStatusCommand(dir: string): string {
+  return `parako schedule status --dir ${shellQuote(dir)}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** sd_booted(): systemd creates /run/systemd/system when it is PID 1. */
@@ -166,7 +179,7 @@ async function refuseUnloadable(env: ScheduleEnv, names: UnitNames): Promise<voi
   await rm(files.service, {force: true});
   await systemctl(['daemon-reload']);
   throw new ConfigError(`systemd did not load ${broken.map(([unit, props]) => `${unit} (LoadState=${props.LoadState}${props.LoadError ? `, ${props.LoadError}` : ''})`).join(' and ')}; the unit files were removed again, nothing is scheduled`, {
-    next: `journalctl -b -u ${names.timer} -u ${names.service} --no-pager | tail shows why; fix the option it names and run parako schedule enable again`,
+    next: `journalctl -b -u ${shellQuote(names.timer)} -u ${shellQuote(names.service)} --no-pager | tail shows why; fix the option it names and run parako schedule enable again`,
   });
 }
 

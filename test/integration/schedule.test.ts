@@ -149,6 +149,8 @@ describe.skipIf(missing !== false)(`parako schedule with systemd as PID 1${missi
     expect(human.stdout).toContain('window:      Sun *-*-* 03:00 + up to 30m');
     expect(human.stdout).toMatch(/last run:    \S+ -> \S+, succeeded\n\s+up-to-date \(exit 0\): already on v1\.1\.0; nothing to do/);
     expect(human.stdout).toMatch(/history:     \S+ update v1\.1\.0 -> v1\.2\.0: auto-rolled-back \(exit 7\)/);
+    // Quoted, so that the command pasted into a shell keeps the \x2d of the unit name.
+    expect(human.stdout).toContain(`logs:        journalctl -u '${SERVICE}'`);
 
     // 6. disable: the timer stops and both units are gone from disk and from systemd.
     const disabled = jsonOf(await parako(['schedule', 'disable', '--json']));
