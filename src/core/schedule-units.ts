@@ -114,7 +114,6 @@ export function checkTimespan(span: string): string {
 function refuseControlCharacters(what: string, value: string): void {
   // A newline would start a new directive in the unit file; no other control character has a
   // meaning there that an operator could want.
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(value)) throw new UsageError(`${what} must not contain control characters (newline, tab, …): ${JSON.stringify(value)}`);
 }
 

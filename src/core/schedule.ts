@@ -155,13 +155,13 @@ async function readTemplates(templateDir: string): Promise<{service: string; tim
  * still catches a bad value.
  */
 async function validateWithSystemd(spec: ScheduleSpec): Promise<void> {
-  const calendar = await run('systemd-analyze', ['calendar', spec.onCalendar]);
+  const calendar = await run('systemd-analyze', ['calendar', '--', spec.onCalendar]);
   if (calendar !== undefined && calendar.code !== 0) {
     throw new UsageError(`--on-calendar ${JSON.stringify(spec.onCalendar)} is not a valid systemd calendar expression: ${calendar.stderr.trim() || calendar.stdout.trim()}; nothing was changed`, {
       next: 'for example --on-calendar "Sun *-*-* 03:00"; systemd-analyze calendar "…" shows when an expression fires (man systemd.time)',
     });
   }
-  const delay = await run('systemd-analyze', ['timespan', spec.randomizedDelay]);
+  const delay = await run('systemd-analyze', ['timespan', '--', spec.randomizedDelay]);
   if (delay !== undefined && delay.code !== 0) {
     throw new UsageError(`--randomized-delay ${JSON.stringify(spec.randomizedDelay)} is not a valid systemd time span: ${delay.stderr.trim() || delay.stdout.trim()}; nothing was changed`, {
       next: 'give seconds (1800) or a span such as 30m or "1h 30min" (man systemd.time)',
@@ -171,14 +171,17 @@ async function validateWithSystemd(spec: ScheduleSpec): Promise<void> {
 
 /** After daemon-reload: both units must have loaded, or they are removed again and systemd's complaint is shown. */
 async function refuseUnloadable(env: ScheduleEnv, names: UnitNames): Promise<void> {
-  const [service, timer] = await Promise.all([show(names.service, ['LoadState', 'LoadError']), show(names.timer, ['LoadState', 'LoadError'])]);
-  const broken = [[names.service, service], [names.timer, timer]].filter(([, props]) => (props as Record<string, string>).LoadState !== 'loaded') as Array<[string, Record<string, string>]>;
+  const broken: Array<{unit: string; props: Record<string, string>}> = [];
+  for (const unit of [names.service, names.timer]) {
+    const props = await show(unit, ['LoadState', 'LoadError']);
+    if (props.LoadState !== 'loaded') broken.push({unit, props});
+  }
   if (broken.length === 0) return;
   const files = unitFiles(env, names);
   await rm(files.timer, {force: true});
   await rm(files.service, {force: true});
   await systemctl(['daemon-reload']);
-  throw new ConfigError(`systemd did not load ${broken.map(([unit, props]) => `${unit} (LoadState=${props.LoadState}${props.LoadError ? `, ${props.LoadError}` : ''})`).join(' and ')}; the unit files were removed again, nothing is scheduled`, {
+  throw new ConfigError(`systemd did not load ${broken.map(({unit, props}) => `${unit} (LoadState=${props.LoadState}${props.LoadError ? `, ${props.LoadError}` : ''})`).join(' and ')}; the unit files were removed again, nothing is scheduled`, {
     next: `journalctl -b -u ${shellQuote(names.timer)} -u ${shellQuote(names.service)} --no-pager | tail shows why; fix the option it names and run parako schedule enable again`,
   });
 }

@@ -163,13 +163,15 @@ describe.skipIf(missing !== false)(`parako schedule with systemd as PID 1${missi
     console.log(`schedule test: ${((Date.now() - started) / 1000).toFixed(1)} s, ${(await runs()).length} timer runs`);
   });
 
-  it('two install dirs get two timers, and a dir with spaces, quotes, $ and % reaches parako as one argument', async () => {
+  it('two install dirs get two timers; a dir under /usr with spaces, quotes, $ and % is one argument and stays writable', async () => {
     const world = await worlds.make({app: 'parako-id'});
     await world.writeConfig();
     const keys = dirname(world.keyFile);
     const container = await startSystemdContainer([{host: keys, container: keys, readOnly: true}]);
     containers.push(container);
-    const odd = '/srv/other app/x"y$HOME%n';
+    // Under /usr, which ProtectSystem=full makes read-only: only a ReadWritePaths= that names this
+    // very dir lets the run install there.
+    const odd = '/usr/local/other app/x"y$HOME%n';
     const config = await readFile(world.configFile, 'utf8');
     for (const dir of [INSTALL_DIR, odd]) {
       await container.exec(['mkdir', '-p', dir]);
@@ -184,7 +186,7 @@ describe.skipIf(missing !== false)(`parako schedule with systemd as PID 1${missi
     expect(shown.stdout).toContain(`Description=parako unattended update of ${odd}\n`);
     const timers = (await container.sh('systemctl list-timers --all --no-legend --plain')).split('\n').filter((line) => line.includes('parako-update@'));
     expect(timers).toHaveLength(2);
-    // The odd dir's own run installs into that dir: parako got it whole, nothing expanded.
+    // The odd dir's own run installs into it: parako got it whole and unexpanded, and may write it.
     await world.publish({version: '1.0.0'});
     await container.exec(['systemctl', 'start', service]);
     const [run] = await serviceRuns(container, service);
