@@ -178,6 +178,11 @@ describe.skipIf(missing !== false)(`parako schedule with systemd as PID 1${missi
       await container.exec(['sh', '-c', 'cat > "$1/parako.json"', 'sh', dir], {input: config});
       expectExit(await container.parako(['schedule', 'enable', '--on-calendar', '*-*-* 04:00', '--dir', dir]), 0);
     }
+    // A window systemd does not take is refused, and the schedule in place stays as it was.
+    const badWindow = await container.parako(['schedule', 'enable', '--on-calendar', 'Sun 25:00', '--dir', INSTALL_DIR, '--json']);
+    expect(badWindow.json).toMatchObject({code: 2, reason: 'usage'});
+    expect((badWindow.json as {message: string}).message).toContain('Failed to parse calendar specification');
+    expect(await container.sh(`systemctl show -p TimersCalendar '${TIMER}'`)).toContain('OnCalendar=*-*-* 04:00:00');
     const escaped = (await container.exec(['systemd-escape', '--path', odd])).stdout.trim();
     const service = `parako-update@${escaped}.service`;
     const shown = await container.exec(['systemctl', 'show', '-p', 'ExecStart,Description', service]);
