@@ -52,7 +52,7 @@ export async function enableSchedule(env: ScheduleEnv, spec: ScheduleSpec): Prom
   // The operator's input first: a bad --on-calendar is a usage error (2) on any host.
   const names = unitNames(spec.dir);
   const units = renderUnits(await readTemplates(env.templateDir), spec);
-  await requireSystemd();
+  await requireSystemd(spec.dir);
   await validateWithSystemd(spec);
   const files = unitFiles(env, names);
   await writeUnit(files.service, units.service);
@@ -68,8 +68,8 @@ export async function enableSchedule(env: ScheduleEnv, spec: ScheduleSpec): Prom
 
 /** Stops and disables the timer, removes both units. A run in progress is left to finish. */
 export async function disableSchedule(env: ScheduleEnv, dir: string): Promise<{names: UnitNames; removed: boolean}> {
-  await requireSystemd();
   const names = unitNames(dir);
+  await requireSystemd(dir);
   const files = unitFiles(env, names);
   if (!existsSync(files.timer) && !existsSync(files.service)) return {names, removed: false};
   await systemctl(['disable', '--now', names.timer], {allowFailure: true});
@@ -82,8 +82,8 @@ export async function disableSchedule(env: ScheduleEnv, dir: string): Promise<{n
 }
 
 export async function scheduleStatus(env: ScheduleEnv, layout: Layout): Promise<ScheduleReport> {
-  await requireSystemd();
   const names = unitNames(layout.dir);
+  await requireSystemd(layout.dir);
   const files = unitFiles(env, names);
   const history = await readHistory(layout);
   const lastHistory = history.at(-1) ?? null;
@@ -133,10 +133,10 @@ export function scheduleStatusCommand(dir: string): string {
 // ---------------------------------------------------------------------------------------------
 
 /** sd_booted(): systemd creates /run/systemd/system when it is PID 1. */
-async function requireSystemd(): Promise<void> {
+async function requireSystemd(dir: string): Promise<void> {
   if (!existsSync('/run/systemd/system')) {
     throw new RefusedError('systemd is not the init system of this host (PID 1; /run/systemd/system is missing), so parako schedule has no timer to install; nothing was changed', {
-      next: 'run parako update --unattended --json --dir <install dir> from the scheduler this host has (a cron line), in your maintenance window (docs/operations.md#unattended-updates)',
+      next: `run parako update --unattended --json --dir ${shellQuote(dir)} from the scheduler this host has (a cron line), in your maintenance window (docs/operations.md#unattended-updates)`,
     });
   }
 }

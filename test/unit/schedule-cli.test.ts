@@ -33,7 +33,7 @@ describe.skipIf(existsSync('/run/systemd/system'))('parako schedule without syst
       expect(result.json).toMatchObject({code: 5, outcome: 'failed', reason: 'refused'});
       const {message, next} = result.json as {message: string; next: string};
       expect(message).toContain('systemd is not the init system of this host');
-      expect(next).toContain(`parako update --unattended --json --dir`);
+      expect(next).toContain(`parako update --unattended --json --dir ${dir} from the scheduler this host has`);
     }
     const human = await schedule(['enable']);
     expect(human.stderr).toMatch(/^parako: systemd is not the init system.*nothing was changed\nnext: run parako update --unattended/m);
