@@ -35,7 +35,7 @@ export interface OperationEnv {
 /** What a command prints and returns as `--json`. */
 export interface OperationResult {
   code: number;
-  outcome: Outcome | 'dry-run' | 'held' | 'update-available' | 'history' | 'status' | 'releases' | 'pruned' | 'verified' | 'scaffolded' | 'hooks';
+  outcome: Outcome | 'dry-run' | 'held' | 'update-available' | 'history' | 'status' | 'releases' | 'pruned' | 'verified' | 'scaffolded' | 'hooks' | 'scheduled' | 'unscheduled';
   message: string;
   from: string | null;
   to: string | null;
