@@ -12,12 +12,11 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {promisify} from 'node:util';
 
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {repoRoot} from '../fixtures/cli.js';
-import {makeSignedWorld, type SignedWorld} from '../fixtures/signed-world.js';
-import {createTestTrustRoot, type TestSigstore} from '../fixtures/sigstore.js';
-import {cloneInstall, currentTarget, expectExit, jsonOf, parako} from './helpers.js';
+import type {SignedWorld} from '../fixtures/signed-world.js';
+import {currentTarget, expectExit, jsonOf, parako, useInstalledWorlds} from './helpers.js';
 
 const NAME = 'parako-plugin-legacy';
 
@@ -83,27 +82,14 @@ export function isParakos(error: unknown, ctx: HookContext): boolean {
 }
 `;
 
-let sigstore: TestSigstore;
-let template: SignedWorld;
-let world: SignedWorld | undefined;
+const worlds = useInstalledWorlds();
 let pluginDir: string;
 
 beforeAll(async () => {
-  sigstore = await createTestTrustRoot();
-  template = await makeSignedWorld({sigstore});
-  await template.writeConfig();
-  await template.publish({version: '1.0.0'});
-  expectExit(await parako(template, ['update'], {env: {PARAKO_DATA_DIR: join(template.root, 'no-plugins')}}), 0);
   pluginDir = await mkdtemp(join(tmpdir(), 'parako-legacy-plugin-'));
 });
 afterAll(async () => {
-  await template?.cleanup();
-  await sigstore?.close();
   await rm(pluginDir, {recursive: true, force: true});
-});
-afterEach(async () => {
-  await world?.cleanup();
-  world = undefined;
 });
 
 /** The plugin's folder and a data dir that links it, as `parako plugins link` writes it. */
@@ -120,9 +106,9 @@ async function linkLegacyPlugin(root: string): Promise<Record<string, string>> {
 }
 
 async function worldWithUpdate(settings: Record<string, unknown>): Promise<{world: SignedWorld; env: Record<string, string>; outcomeFile: string}> {
-  world = await makeSignedWorld({sigstore});
+  const world = await worlds.installed();
   const outcomeFile = join(world.root, 'outcome.json');
-  await cloneInstall(template, world, {plugins: {[NAME]: {outcomeFile, ...settings}}});
+  await world.writeConfig({plugins: {[NAME]: {outcomeFile, ...settings}}});
   await world.publish({version: '1.1.0'});
   return {world, env: await linkLegacyPlugin(world.root), outcomeFile};
 }
