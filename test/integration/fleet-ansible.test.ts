@@ -63,8 +63,8 @@ function updateOrder(result: PlaybookResult): string[] {
   return [...play.matchAll(/TASK \[parako : Run parako update\][^\n]*\n(?:changed|ok): \[([\w-]+)\]/g)].map((m) => m[1]!);
 }
 
-/** Each case runs ansible-playbook up to three times, each running parako once or twice per host. */
-const PLAYBOOK_TIMEOUT_MS = 240_000;
+/** A case runs ansible-playbook up to five times, each running parako once or twice per host. */
+const PLAYBOOK_TIMEOUT_MS = 300_000;
 
 function explain(result: PlaybookResult): string {
   return `ansible-playbook exited ${result.code}\n${result.output}`;
@@ -74,6 +74,15 @@ describe.skipIf(missing !== false)(`rolling-update.yml and rollback.yml with ans
   it('a good release reaches every host, one batch after the other, after a preflight on all of them; rollback.yml takes them back', async () => {
     const fleet = await newFleet();
     await fleet.world.publish({version: '1.1.0'});
+    const before = await Promise.all(fleet.hosts.map((host) => snapshotTree(fleet.dirOf(host), UNCHANGED)));
+
+    // --check: a dry run on every host, nothing changed.
+    const check = await fleet.playbook('rolling-update.yml', ['--check']);
+    expect(check.code, explain(check)).toBe(0);
+    expect(summaryLines(check)).toEqual(['web1: check mode: would go 1.0.0 -> 1.1.0', 'web2: check mode: would go 1.0.0 -> 1.1.0', 'web3: check mode: would go 1.0.0 -> 1.1.0']);
+    for (const [index, host] of fleet.hosts.entries()) {
+      expect(diffTrees(before[index]!, await snapshotTree(fleet.dirOf(host), UNCHANGED)), `--check changed ${host}`).toEqual([]);
+    }
 
     const result = await fleet.playbook('rolling-update.yml');
     expect(result.code, explain(result)).toBe(0);
@@ -105,6 +114,13 @@ describe.skipIf(missing !== false)(`rolling-update.yml and rollback.yml with ans
     expect(back.code, explain(back)).toBe(0);
     for (const host of fleet.hosts) expect(await currentOf(fleet, host), host).toBe('releases/v1.0.0');
     expect(summaryLines(back)).toEqual(['web1: 1.1.0 -> 1.0.0: rolled-back', 'web2: 1.1.0 -> 1.0.0: rolled-back', 'web3: 1.1.0 -> 1.0.0: rolled-back']);
+
+    // parako_serial 2: two hosts in the first batch, the third in the second.
+    const pairs = await fleet.playbook('rolling-update.yml', ['-e', 'parako_serial=2', '-e', 'parako_version=1.1.0']);
+    expect(pairs.code, explain(pairs)).toBe(0);
+    const batches = pairs.output.split('PLAY [Update (parako update, batch by batch)]').slice(1, 3);
+    expect(batches.map((batch) => [...batch.matchAll(/^changed: \[([\w-]+)\]$/gm)].map((m) => m[1]).sort())).toEqual([['web1', 'web2'], ['web3']]);
+    for (const host of fleet.hosts) expect(await currentOf(fleet, host), host).toBe('releases/v1.1.0');
   }, PLAYBOOK_TIMEOUT_MS);
 
   it('a release unhealthy on the second host is rolled back there (exit 7 fails the host), the rollout stops, and the third host stays on the old release', async () => {
