@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 describe('the --json contract', () => {
-  it('every command and every ending prints one object with the contract fields', async () => {
+  it('update, check, rollback, status, releases, history, prune and verify print one object with the contract fields, at exits 0, 2, 3, 5, 7 and 9', async () => {
     const world = await worlds.make();
     dir = world.dir;
     await world.writeConfig({health: {url: healthUrl, timeoutSeconds: 1}});
@@ -96,6 +96,7 @@ describe('the --json contract', () => {
     const updated = expectContract(await parako(world, ['update', '--json']), 0);
     expect(updated).toMatchObject({outcome: 'updated', from: '1.0.0', to: '1.2.0'});
     expectBegun(updated);
+    expect(expectContract(await parako(world, ['update', '--version', '1.0.0', '--json']), 5)).toMatchObject({outcome: 'failed', reason: 'refused'});
     const rollback = expectContract(await parako(world, ['rollback', '--json']), 0);
     expect(rollback).toMatchObject({outcome: 'rolled-back', from: '1.2.0', to: '1.0.0'});
     expectBegun(rollback);
@@ -108,6 +109,9 @@ describe('the --json contract', () => {
     ] as const) {
       expect(expectContract(await parako(world, [command, '--json']), 0).outcome, command).toBe(outcome);
     }
+
+    const signed = await world.publish({version: '1.2.1'});
+    expect(expectContract(await parako(world, ['verify', signed.file, '--json']), 0)).toMatchObject({outcome: 'verified'});
 
     // Failures: a bad signature (3); a bad flag, an unknown command and a version the feed lacks (2).
     const release = await world.publish({version: '1.3.0'});
