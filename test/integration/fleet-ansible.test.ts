@@ -4,14 +4,18 @@
  * (`ansible_connection=local`), fed by one signed feed, each with its own health endpoint
  * (test/fixtures/fleet.ts): a good release reaches every host one batch after the other; a
  * release unhealthy on the second host is rolled back there, stops the rollout, and leaves the
- * third host untouched; a bad signature stops everything at the preflight; rollback.yml takes
- * every host back.
+ * third host untouched, and the same exact version resumes it; a bad signature stops everything
+ * at the preflight; rollback.yml takes every host back; parako_install installs parako from the
+ * standalone tarball (a stand-in with the same layout) first.
  */
-import {readlink, writeFile} from 'node:fs/promises';
+import {execFile} from 'node:child_process';
+import {chmod, mkdir, readlink, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
+import {promisify} from 'node:util';
 
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 
+import {repoRoot} from '../fixtures/cli.js';
 import {ansiblePlaybookMissing, type Fleet, makeFleet, type PlaybookResult} from '../fixtures/fleet.js';
 import {createTestTrustRoot, generateTestKeyPair, type TestSigstore} from '../fixtures/sigstore.js';
 import {diffTrees, snapshotTree, UNCHANGED} from '../fixtures/tree.js';
@@ -123,7 +127,7 @@ describe.skipIf(missing !== false)(`rolling-update.yml and rollback.yml with ans
     for (const host of fleet.hosts) expect(await currentOf(fleet, host), host).toBe('releases/v1.1.0');
   }, PLAYBOOK_TIMEOUT_MS);
 
-  it('a release unhealthy on the second host is rolled back there (exit 7 fails the host), the rollout stops, and the third host stays on the old release', async () => {
+  it('a release unhealthy on the second host is rolled back there (exit 7 fails the host), the rollout stops, and the third host stays on the old release; the same exact version resumes it', async () => {
     const fleet = await newFleet();
     fleet.breakOn('web2', '1.1.0');
     await fleet.world.publish({version: '1.1.0'});
@@ -148,6 +152,13 @@ describe.skipIf(missing !== false)(`rolling-update.yml and rollback.yml with ans
     expect(lines[2]).toBe('web3: not reached: still on 1.0.0 (would go to 1.1.0)');
     expect(result.output).toMatch(/web2\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=1/);
     expect(result.output).toMatch(/web3\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0/);
+
+    // Resuming as docs/fleet.md says: the same exact version retries web2 and goes on to web3.
+    fleet.fix('web2', '1.1.0');
+    const resumed = await fleet.playbook('rolling-update.yml', ['-e', 'parako_version=1.1.0']);
+    expect(resumed.code, explain(resumed)).toBe(0);
+    expect(summaryLines(resumed)).toEqual(['web1: 1.1.0 -> 1.1.0: up-to-date', 'web2: 1.0.0 -> 1.1.0: updated', 'web3: 1.0.0 -> 1.1.0: updated']);
+    for (const host of fleet.hosts) expect(await currentOf(fleet, host), host).toBe('releases/v1.1.0');
   }, PLAYBOOK_TIMEOUT_MS);
 
   it('a release with a bad signature fails the preflight on every host, and no host changes', async () => {
@@ -170,5 +181,38 @@ describe.skipIf(missing !== false)(`rolling-update.yml and rollback.yml with ans
     for (const [index, host] of fleet.hosts.entries()) {
       expect(lines[index]).toMatch(new RegExp(`^${host}: not updated: preflight failed \\(exit 3\\): .*does not verify with the configured key`));
     }
+  }, PLAYBOOK_TIMEOUT_MS);
+
+  it('with parako_install, the role unpacks the standalone tarball, links it onto PATH, and updates with that parako', async () => {
+    const fleet = await newFleet();
+    await fleet.world.publish({version: '1.1.0'});
+    // A stand-in for parako-v9.9.9-linux-x64.tar.gz: one dir, parako/, whose bin/parako runs this checkout's CLI.
+    const staging = join(fleet.world.root, 'tarball', 'parako');
+    await mkdir(join(staging, 'bin'), {recursive: true});
+    const launcher = join(staging, 'bin', 'parako');
+    await writeFile(launcher, `#!/bin/sh\nPARAKO_DATA_DIR=/nonexistent/parako-test-plugin-store exec '${process.execPath}' '${join(repoRoot, 'bin', 'run.js')}' "$@"\n`);
+    await chmod(launcher, 0o755);
+    const tarball = join(fleet.world.root, 'parako-v9.9.9-linux-x64.tar.gz');
+    await promisify(execFile)('tar', ['-czf', tarball, '-C', join(fleet.world.root, 'tarball'), 'parako']);
+    // The hosts share this machine: each gets its own "/opt" and "/usr/local/bin" beside its install dir.
+    for (const host of fleet.hosts) await mkdir(`${fleet.dirOf(host)}-bin`);
+    const vars = {
+      parako_install: true,
+      parako_install_tarball: tarball,
+      parako_install_root: '{{ parako_dir }}-opt',
+      parako_install_bin_dir: '{{ parako_dir }}-bin',
+      parako_bin: '{{ parako_dir }}-bin/parako',
+    };
+
+    const result = await fleet.playbook('rolling-update.yml', ['-e', JSON.stringify(vars), '-e', 'parako_version=1.1.0']);
+    expect(result.code, explain(result)).toBe(0);
+    for (const host of fleet.hosts) {
+      const dir = fleet.dirOf(host);
+      expect(await readlink(`${dir}-opt/parako`), host).toBe('parako-9.9.9');
+      expect((await stat(`${dir}-opt/parako-9.9.9/bin/parako`)).mode & 0o111, host).not.toBe(0);
+      expect(await readlink(`${dir}-bin/parako`), host).toBe(`${dir}-opt/parako/bin/parako`);
+      expect(await currentOf(fleet, host), host).toBe('releases/v1.1.0');
+    }
+    expect(summaryLines(result)).toEqual(['web1: 1.0.0 -> 1.1.0: updated', 'web2: 1.0.0 -> 1.1.0: updated', 'web3: 1.0.0 -> 1.1.0: updated']);
   }, PLAYBOOK_TIMEOUT_MS);
 });
