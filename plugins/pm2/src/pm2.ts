@@ -103,7 +103,7 @@ export class Pm2 {
    */
   async logsSince(marks: LogMarks, restartedAt: Date): Promise<string> {
     const since = `since the restart at ${clock(restartedAt)}`;
-    const parts: string[] = [];
+    const blocks: string[][] = [];
     const notes: string[] = [];
     for (const [file, offset] of marks) {
       try {
@@ -118,11 +118,17 @@ export class Pm2 {
         const text = from > (rotated ? 0 : offset) ? read.stdout.slice(read.stdout.indexOf('\n') + 1) : read.stdout;
         const lines = collapseRepeats(stripAnsi(text).split('\n').filter((line) => line.trim() !== '')).slice(-EXCERPT_LINES);
         if (rotated) notes.push(`${file} was emptied (pm2 flush, or rotated) after the restart: what it held before that is not shown`);
-        if (lines.length > 0) parts.push(`${file}:`, ...lines.map((line) => `  ${line}`));
+        if (lines.length > 0) blocks.push([`${file}:`, ...lines.map((line) => `  ${line}`)]);
       } catch (error) {
         notes.push(`${file} could not be read: ${(error as Error).message}`);
       }
     }
+    // At most two full files' worth (an app's stdout and stderr); with many instances, the
+    // files listed last fill it, each whole.
+    const parts: string[] = [];
+    let left = blocks.length;
+    while (left > 0 && (parts.length === 0 || parts.length + blocks[left - 1]!.length <= 2 * (EXCERPT_LINES + 1))) parts.unshift(...blocks[--left]!);
+    if (left > 0) notes.unshift(`${count(left, 'more log file')} with lines since the restart not shown: ${blocks.slice(0, left).map((block) => block[0]!.slice(0, -1)).join(', ')}`);
     const files = [...marks.keys()].join(', ');
     const heading = parts.length === 0 ? `no log lines ${since} (in ${files || 'no log file pm2 names'})` : `log lines ${since} (read from where pm2's log files ended before it):`;
     return [heading, ...parts, ...notes.map((note) => `(${note})`)].join('\n');

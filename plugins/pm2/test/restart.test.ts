@@ -130,6 +130,15 @@ describe('pm2 restart hook', () => {
     expect(calls.find((call) => call.command === 'tail' && call.args.at(-1) === '/h/logs/web-out-0.log')).toMatchObject({args: ['-c', '+18', '--', '/h/logs/web-out-0.log'], options: {runAs: 'app'}});
   });
 
+  it('keeps the excerpt to two files of lines with many instances, whole files, naming the ones left out', async () => {
+    const noisy = Object.fromEntries([0, 1, 2].map((id) => [`/h/logs/web-error-${id}.log`, {before: '', after: Array.from({length: 30}, (_, i) => `line ${i}`).join('\n')}]));
+    const {ctx} = contextWith([jlist([0, 10, 'online', 0], [1, 11, 'online', 0], [2, 12, 'online', 0]), jlist([0, 0, 'errored', 16], [1, 0, 'errored', 16], [2, 0, 'errored', 16])], {}, 0, noisy);
+    const failure = restartApps(ctx, settings(ctx), FAST).catch((error: Error) => error.message);
+    const message = await failure;
+    expect(message).toMatch(/\/h\/logs\/web-error-1\.log:\n {2}line 10\n[^]*\/h\/logs\/web-error-2\.log:\n {2}line 10\n[^]* {2}line 29\n\(1 more log file with lines since the restart not shown: \/h\/logs\/web-error-0\.log\)$/);
+    expect(message).not.toContain('/h/logs/web-error-0.log:');
+  });
+
   it('says plainly when the app logged nothing since the restart', async () => {
     const quiet = {'/h/logs/web-out-0.log': {before: 'web v1 listening\n', after: 'web v1 listening\n'}};
     const {ctx} = contextWith([jlist([0, 10, 'online', 0]), jlist([0, 0, 'errored', 16])], {}, 0, quiet);
