@@ -131,6 +131,20 @@ describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' :
     expect((await history(host.world)).at(-1)).toMatchObject({operation: 'update', to: '1.1.0', outcome: 'auto-rolled-back', code: 7});
   });
 
+  it("the failure's journal excerpt holds only what the unit logged since parako's restart, not the old release's lines", async () => {
+    const host = await installedHost();
+    // The old release's line is in the unit's journal: `journalctl -u … -n 20` alone would show it.
+    expect(await host.container.sh(`journalctl -u ${UNIT} --no-pager -n 20`)).toContain('test app v1.0.0 listening on 127.0.0.1:');
+    await host.world.publish(appRelease('1.1.0', 'broken'));
+    const result = await host.parako(['update']);
+    expectExit(result, 7);
+    const output = `${result.stdout}${result.stderr}`;
+    expect(output).toMatch(new RegExp(`log lines since the restart at \\d\\d:\\d\\d:\\d\\d \\(journalctl -u ${UNIT}\\.service --since @\\d+\\.\\d{3} --no-pager -n 20\\):\\n`));
+    expect(output).toContain('test app v1.1.0: refusing to start: this release is broken on purpose');
+    expect(output).not.toContain('test app v1.0.0 listening on 127.0.0.1:');
+    expect(await currentTarget(host.world)).toBe('releases/v1.0.0');
+  });
+
   it('a unit that crash-loops after a successful restart is caught and rolled back (exit 7)', async () => {
     // Restart=always with a short delay: every exit is followed by a new start, so the unit
     // keeps flipping back to "active" and `systemctl restart` itself succeeds.
