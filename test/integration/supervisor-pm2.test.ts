@@ -308,6 +308,18 @@ describe.skipIf(pm2Missing !== false)(`pm2 supervisor${pm2Missing ? ` (skipped: 
     expect(new Set(owners)).toEqual(new Set([uid]));
   });
 
+  it.skipIf(userMissing !== false)(`with runAs, the excerpt reads the apps' user's log files as that user${userMissing ? ` (skipped: ${userMissing})` : ''}`, {timeout: 120_000}, async () => {
+    const {world} = await pm2World({user: TEST_USER});
+    await world.publish(appRelease('1.1.0', {app: world.app, broken: 'crash'}));
+    const result = await parako(world, ['update'], {env: CLI_ENV, timeoutMs: 90_000});
+    expectExit(result, 7);
+    const said = result.stdout + result.stderr;
+    expect(said, explain(result)).toMatch(/\nlog lines since the restart at \d\d:\d\d:\d\d \(read from where pm2's log files ended before it\):\n/);
+    expect(said).toContain('demo-app v1.1.0 cannot start');
+    expect(said).not.toContain('could not be read');
+    expect(said).not.toContain('demo-app v1.0.0 listening on port');
+  });
+
   it('reloads under a steady request loop lose (almost) no requests', {timeout: 120_000}, async () => {
     const {world, healthUrl} = await pm2World();
     // Every 20 ms until three updates in a row are done (at most 2000 rounds, 40 s): one
