@@ -144,6 +144,18 @@ describe.skipIf(missing !== false)(`compose supervisor, real Docker engine${miss
     expect((await deployment.project.container('web')).State).toMatchObject({Status: 'running'});
   });
 
+  it("the failure's log excerpt holds only what the container logged since parako's restart, not the old release's lines", async () => {
+    const deployment = await deployed();
+    // The old release's line is in the container's log: `logs --tail 20` alone would show it.
+    expect(await deployment.project.compose(['logs', '--no-color', 'web'])).toContain('demo-app v1.0.0 starting on port');
+    await deployment.publish('1.1.0', {broken: 'crash'});
+    const output = await update(deployment, 'crash-loop, excerpt since the restart', 7);
+    expect(output).toMatch(/\nlog lines since the restart at \d\d:\d\d:\d\d \(docker logs --since \S+Z --tail 20 \S+\):\n/);
+    expect(output).toContain('demo-app v1.1.0: cannot start: the configuration is invalid');
+    expect(output).toContain('demo-app v1.1.0 starting on port');
+    expect(output).not.toContain('demo-app v1.0.0 starting on port');
+  });
+
   it('a release that runs but fails the health gate (HTTP 404) is rolled back (exit 7) and the old version answers again', async () => {
     const deployment = await deployed({health: {timeoutSeconds: 3}});
     await deployment.publish('1.1.0', {broken: 'no-health'});

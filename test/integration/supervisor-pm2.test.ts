@@ -260,6 +260,20 @@ describe.skipIf(pm2Missing !== false)(`pm2 supervisor${pm2Missing ? ` (skipped: 
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
   });
 
+  it("the failure's log excerpt holds only what the new release logged since the restart, not the old release's lines", {timeout: 120_000}, async () => {
+    const {world, pm2} = await pm2World();
+    // The old release's line is in pm2's logs: `pm2 logs --lines 20` alone would show it.
+    expect((await pm2.run(['logs', world.app, '--nostream', '--lines', '20'])).stdout).toContain('demo-app v1.0.0 listening on port');
+    await world.publish(appRelease('1.1.0', {app: world.app, broken: 'crash'}));
+    const result = await parako(world, ['update'], {env: CLI_ENV, timeoutMs: 90_000});
+    expectExit(result, 7);
+    const said = result.stdout + result.stderr;
+    expect(said, explain(result)).toMatch(/\nlog lines since the restart at \d\d:\d\d:\d\d \(read from where pm2's log files ended before it\):\n/);
+    expect(said).toContain('demo-app v1.1.0 cannot start');
+    expect(said).not.toContain('demo-app v1.0.0 listening on port');
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
+  });
+
   it('a release that comes up and then crash-loops is caught in the settle window (exit 7) although reload returned 0', {timeout: 120_000}, async () => {
     const {world, healthUrl} = await pm2World();
     await world.publish(appRelease('1.1.0', {app: world.app, broken: 'crash-after-ready'}));
@@ -292,6 +306,18 @@ describe.skipIf(pm2Missing !== false)(`pm2 supervisor${pm2Missing ? ` (skipped: 
     const owners = await Promise.all((await pidsWithEnv(`PM2_HOME=${pm2.home}`)).map(async (pid) => uidOf(pid)));
     expect(owners.length).toBeGreaterThanOrEqual(3); // the daemon and 2 instances
     expect(new Set(owners)).toEqual(new Set([uid]));
+  });
+
+  it.skipIf(userMissing !== false)(`with runAs, the excerpt reads the apps' user's log files as that user${userMissing ? ` (skipped: ${userMissing})` : ''}`, {timeout: 120_000}, async () => {
+    const {world} = await pm2World({user: TEST_USER});
+    await world.publish(appRelease('1.1.0', {app: world.app, broken: 'crash'}));
+    const result = await parako(world, ['update'], {env: CLI_ENV, timeoutMs: 90_000});
+    expectExit(result, 7);
+    const said = result.stdout + result.stderr;
+    expect(said, explain(result)).toMatch(/\nlog lines since the restart at \d\d:\d\d:\d\d \(read from where pm2's log files ended before it\):\n/);
+    expect(said).toContain('demo-app v1.1.0 cannot start');
+    expect(said).not.toContain('could not be read');
+    expect(said).not.toContain('demo-app v1.0.0 listening on port');
   });
 
   it('reloads under a steady request loop lose (almost) no requests', {timeout: 120_000}, async () => {

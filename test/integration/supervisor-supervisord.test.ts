@@ -14,7 +14,7 @@ import {afterEach, describe, expect, it} from 'vitest';
 
 import {appRelease, freePort} from '../fixtures/app.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
-import {startSupervisord, type Supervisord, supervisordMissing} from '../fixtures/supervisord.js';
+import {type ProgramOptions, startSupervisord, type Supervisord, supervisordMissing} from '../fixtures/supervisord.js';
 import {currentTarget, expectExit, expectUnchanged, explain, history, jsonOf, parako, snapshotInstall, useSignedWorlds} from './helpers.js';
 
 const missing = await supervisordMissing();
@@ -43,7 +43,7 @@ interface SupervisordWorld {
  * A world with v1.0.0 installed (`--no-restart`) and run by supervisord as program `demo-app`
  * (`node <dir>/current/server.js` in `<dir>/current`), answering on a free port.
  */
-async function supervisordWorld(supervisorOverrides: Record<string, unknown> = {}): Promise<SupervisordWorld> {
+async function supervisordWorld(supervisorOverrides: Record<string, unknown> = {}, programOverrides: Partial<ProgramOptions> = {}): Promise<SupervisordWorld> {
   const world = await worlds.make();
   const supervisord = await startSupervisord();
   daemons.push(supervisord);
@@ -58,6 +58,7 @@ async function supervisordWorld(supervisorOverrides: Record<string, unknown> = {
     command: `${process.execPath} ${join(world.dir, 'current', 'server.js')}`,
     directory: join(world.dir, 'current'),
     environment: {PORT: String(port)},
+    ...programOverrides,
   });
   await supervisord.waitFor(world.app, 'RUNNING');
   expect(await versionAt(healthUrl)).toBe('1.0.0');
@@ -106,12 +107,26 @@ describe.skipIf(missing !== false)(`supervisord supervisor${missing ? ` (skipped
     const said = result.stdout + result.stderr;
     expect(said, explain(result)).toMatch(new RegExp(`supervisord program ${world.app} did not stay up: supervisord shows it (BACKOFF|FATAL) \\(Exited too quickly`));
     // The app's own last words, from its stderr log.
-    expect(said).toContain(`last lines of supervisorctl -c ${supervisord.configFile} tail ${world.app} stderr:`);
+    expect(said).toMatch(new RegExp(`log lines since the restart at \\d\\d:\\d\\d:\\d\\d \\(supervisorctl -c ${supervisord.configFile} tail -65536 ${world.app} stderr, after what it held before the restart\\):`));
     expect(said).toContain(`${world.app} v1.1.0 cannot start`);
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
     expect(await versionAt(healthUrl, 5000)).toBe('1.0.0');
     expect((await supervisord.status(world.app)).state).toBe('RUNNING');
     expect((await history(world)).at(-1)).toMatchObject({operation: 'update', from: '1.0.0', to: '1.1.0', outcome: 'auto-rolled-back', code: 7});
+  });
+
+  it("the failure's log excerpt holds only what the new release wrote since the restart, not the old release's lines", {timeout: 120_000}, async () => {
+    // One log for both streams, so the old release's "listening" line sits right above the new one's.
+    const {world, supervisord} = await supervisordWorld({}, {redirectStderr: true});
+    expect((await supervisord.ctl(['tail', world.app, 'stdout'])).stdout).toContain(`${world.app} v1.0.0 listening on port`);
+    await world.publish(appRelease('1.1.0', {app: world.app, broken: 'crash'}));
+    const result = await parako(world, ['update'], {timeoutMs: 90_000});
+    expectExit(result, 7);
+    const said = result.stdout + result.stderr;
+    expect(said, explain(result)).toMatch(new RegExp(`log lines since the restart at \\d\\d:\\d\\d:\\d\\d \\(supervisorctl -c ${supervisord.configFile} tail -65536 ${world.app} stdout, after what it held before the restart\\):\\n`));
+    expect(said).toContain(`${world.app} v1.1.0 cannot start`);
+    expect(said).not.toContain(`${world.app} v1.0.0 listening on port`);
+    expect(await currentTarget(world)).toBe('releases/v1.0.0');
   });
 
   it('a program supervisord does not know stops the update before anything is downloaded (exit 6), touching nothing', {timeout: 120_000}, async () => {

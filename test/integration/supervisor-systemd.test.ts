@@ -124,11 +124,25 @@ describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' :
     expect(output).toContain('restart hook of @parako/plugin-systemd failed');
     expect(output).toContain(`${UNIT}.service did not stay up`);
     expect(output).toContain('last main process exited with status 1');
-    expect(output).toContain(`journalctl -u ${UNIT}.service --no-pager -n 20:`);
+    expect(output).toMatch(new RegExp(`log lines since the restart at \\d\\d:\\d\\d:\\d\\d \\(journalctl -u ${UNIT}\\.service --since @\\d+\\.\\d{3} --no-pager -n 20\\):`));
     expect(output).toContain('refusing to start: this release is broken on purpose'); // the app's own line, from the journal
     expect(await currentTarget(host.world)).toBe('releases/v1.0.0');
     await expectAnswers(host.healthUrl, '1.0.0');
     expect((await history(host.world)).at(-1)).toMatchObject({operation: 'update', to: '1.1.0', outcome: 'auto-rolled-back', code: 7});
+  });
+
+  it("the failure's journal excerpt holds only what the unit logged since parako's restart, not the old release's lines", async () => {
+    const host = await installedHost();
+    // The old release's line is in the unit's journal: `journalctl -u … -n 20` alone would show it.
+    expect(await host.container.sh(`journalctl -u ${UNIT} --no-pager -n 20`)).toContain('test app v1.0.0 listening on 127.0.0.1:');
+    await host.world.publish(appRelease('1.1.0', 'broken'));
+    const result = await host.parako(['update']);
+    expectExit(result, 7);
+    const output = `${result.stdout}${result.stderr}`;
+    expect(output).toMatch(new RegExp(`log lines since the restart at \\d\\d:\\d\\d:\\d\\d \\(journalctl -u ${UNIT}\\.service --since @\\d+\\.\\d{3} --no-pager -n 20\\):\\n`));
+    expect(output).toContain('test app v1.1.0: refusing to start: this release is broken on purpose');
+    expect(output).not.toContain('test app v1.0.0 listening on 127.0.0.1:');
+    expect(await currentTarget(host.world)).toBe('releases/v1.0.0');
   });
 
   it('a unit that crash-loops after a successful restart is caught and rolled back (exit 7)', async () => {

@@ -86,21 +86,6 @@ export class ComposeProject {
     const out = await this.run(['ps', '--all', '-q', service]);
     return out.split('\n').map((line) => line.trim()).filter((line) => line !== '');
   }
-
-  /** The last lines the service logged, never throwing: it only adds to a failure's message. */
-  async logs(service: string, lines: number): Promise<string> {
-    try {
-      const out = await this.run(['logs', '--no-color', '--tail', String(lines), service]);
-      // v1 starts with "Attaching to <containers>", which is not a log line.
-      return out
-        .split('\n')
-        .filter((line) => !line.startsWith('Attaching to '))
-        .join('\n')
-        .trimEnd();
-    } catch (error) {
-      return `(no logs: ${(error as Error).message})`;
-    }
-  }
 }
 
 /**

@@ -105,3 +105,47 @@ export function describe(container: ContainerState): string {
   if (container.health === 'unhealthy' && container.healthOutput !== undefined) notes.push(`last probe said: ${container.healthOutput.slice(0, 200)}`);
   return notes.length === 0 ? container.status : `${container.status} (${notes.join(', ')})`;
 }
+
+/**
+ * What one container logged since `since`, at most `lines` lines, stdout and stderr in the
+ * order they were written. `docker logs` rather than `compose logs`: Compose v1 has no
+ * `--since`, and the failure is about one container anyway. Never throws: it only adds to a
+ * failure's message.
+ */
+export async function logsSince(ctx: HookContext, container: ContainerState, since: Date, lines: number): Promise<string> {
+  const args = ['logs', '--timestamps', '--since', since.toISOString(), '--tail', String(lines), container.id];
+  const command = `docker logs --since ${since.toISOString()} --tail ${lines} ${container.name}`;
+  const heading = `since the restart at ${clock(since)} (${command})`;
+  let result: Awaited<ReturnType<HookContext['exec']>>;
+  try {
+    result = await ctx.exec('docker', args);
+  } catch (error) {
+    return `no log lines: ${command} could not run: ${(error as Error).message}`;
+  }
+  if (result.code !== 0) return `no log lines: ${command} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`;
+  // docker logs writes the container's stderr on its own stderr; the timestamps put the two back in order.
+  const logged = [...timestamped(result.stdout), ...timestamped(result.stderr)].sort((a, b) => sortKey(a.at).localeCompare(sortKey(b.at))).slice(-lines);
+  if (logged.length === 0) return `no log lines ${heading}`;
+  return `log lines ${heading}:\n${logged.map((line) => `  ${line.text}`).join('\n')}`;
+}
+
+/** `2026-12-03T15:45:12.123456789Z text` lines, as `docker logs --timestamps` prints them. */
+function timestamped(output: string): Array<{at: string; text: string}> {
+  return output
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const space = line.indexOf(' ');
+      return space === -1 ? {at: line, text: ''} : {at: line.slice(0, space), text: line.slice(space + 1)};
+    });
+}
+
+/** The timestamp with its fraction padded to nanoseconds, so that text order is time order. */
+function sortKey(at: string): string {
+  return at.replace(/(\.\d*)?Z$/, (_, fraction: string | undefined) => `${(fraction ?? '.').padEnd(10, '0')}Z`);
+}
+
+/** `03:00:12`, in the host's time zone. */
+export function clock(at: Date): string {
+  return at.toTimeString().slice(0, 8);
+}

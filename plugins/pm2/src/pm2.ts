@@ -23,7 +23,16 @@ export interface Pm2Instance {
   status: string;
   /** How many times pm2 restarted it since it was started (reloads count too). */
   restarts: number;
+  /** The files pm2 writes its stdout and stderr to (pm_out_log_path, pm_err_log_path). */
+  logFiles: string[];
 }
+
+/** Each log file of an app and its size before the restart: what follows is this start's. */
+export type LogMarks = Map<string, number>;
+
+/** How much of a log file's new part is read at most: the excerpt is its end anyway. */
+export const READ_BYTES = 65536;
+export const EXCERPT_LINES = 20;
 
 export class Pm2 {
   private constructor(
@@ -74,18 +83,70 @@ export class Pm2 {
     }
   }
 
-  /** The last lines of each of the app's log files, for a failure message. */
-  async logs(app: string, lines = 20): Promise<string> {
-    let result: Awaited<ReturnType<HookContext['exec']>>;
-    try {
-      result = await this.run(['logs', app, '--nostream', '--lines', String(lines)]);
-    } catch (error) {
-      // Only the failure message loses its excerpt; the failure itself is reported by the caller.
-      return `(pm2 logs failed: ${error instanceof Error ? error.message : String(error)})`;
+  /**
+   * The size of each log file before the restart. pm2 cannot show a log from an offset (`pm2
+   * logs --lines` is the last lines, whatever their age), so parako reads the files pm2 names.
+   * A file that cannot be measured (not written yet) counts as empty: all it will hold is new.
+   */
+  async markLogs(files: string[]): Promise<LogMarks> {
+    const marks: LogMarks = new Map();
+    for (const file of new Set(files)) {
+      const size = await this.sizeOf(file);
+      marks.set(file, size ?? 0);
     }
-    const excerpt = summarizeLogs(stripAnsi(result.stdout));
-    // pm2 lists the files oldest first: with many instances, the end is what matters.
-    return excerpt === '' ? '(the logs are empty)' : tail(excerpt, 2 * lines);
+    return marks;
+  }
+
+  /**
+   * What the app wrote to its log files since the restart, at most EXCERPT_LINES lines per file,
+   * for a failure message. Never throws: the failure itself is reported by the caller.
+   */
+  async logsSince(marks: LogMarks, restartedAt: Date): Promise<string> {
+    const since = `since the restart at ${clock(restartedAt)}`;
+    const blocks: string[][] = [];
+    const notes: string[] = [];
+    for (const [file, offset] of marks) {
+      try {
+        const size = await this.sizeOf(file);
+        if (size === undefined) throw new Error('it is gone');
+        // Smaller than before: pm2 flush or pm2-logrotate emptied it after the restart, so all it holds is new.
+        const rotated = size < offset;
+        const from = Math.max(rotated ? 0 : offset, size - READ_BYTES);
+        const read = await this.tool('tail', ['-c', `+${from + 1}`, '--', file]);
+        if (read.code !== 0) throw new Error(read.stderr.trim() || `tail exited ${read.code}`);
+        // A read that starts inside the new part starts inside a line.
+        const text = from > (rotated ? 0 : offset) ? read.stdout.slice(read.stdout.indexOf('\n') + 1) : read.stdout;
+        const lines = collapseRepeats(stripAnsi(text).split('\n').filter((line) => line.trim() !== '')).slice(-EXCERPT_LINES);
+        if (rotated) notes.push(`${file} was emptied (pm2 flush, or rotated) after the restart: what it held before that is not shown`);
+        if (lines.length > 0) blocks.push([`${file}:`, ...lines.map((line) => `  ${line}`)]);
+      } catch (error) {
+        notes.push(`${file} could not be read: ${(error as Error).message}`);
+      }
+    }
+    // At most two full files' worth (an app's stdout and stderr); with many instances, the
+    // files listed last fill it, each whole.
+    const parts: string[] = [];
+    let left = blocks.length;
+    while (left > 0 && (parts.length === 0 || parts.length + blocks[left - 1]!.length <= 2 * (EXCERPT_LINES + 1))) parts.unshift(...blocks[--left]!);
+    if (left > 0) notes.unshift(`${count(left, 'more log file')} with lines since the restart not shown: ${blocks.slice(0, left).map((block) => block[0]!.slice(0, -1)).join(', ')}`);
+    const files = [...marks.keys()].join(', ');
+    const heading = parts.length === 0 ? `no log lines ${since} (in ${files || 'no log file pm2 names'})` : `log lines ${since} (read from where pm2's log files ended before it):`;
+    return [heading, ...parts, ...notes.map((note) => `(${note})`)].join('\n');
+  }
+
+  /** A file's size in bytes, measured as the apps' user: the path is theirs to choose. */
+  private async sizeOf(file: string): Promise<number | undefined> {
+    const result = await this.tool('stat', ['-L', '-c', '%s', '--', file]);
+    const size = Number(result.stdout.trim());
+    return result.code === 0 && result.stdout.trim() !== '' && Number.isSafeInteger(size) ? size : undefined;
+  }
+
+  /**
+   * stat and tail on the log files run as the apps' user, like pm2: the paths come from the
+   * apps' own config, and parako (root) must not read for them a file they could not read.
+   */
+  private tool(command: 'stat' | 'tail', args: string[]): ReturnType<HookContext['exec']> {
+    return this.ctx.exec(command, args, {runAs: this.runAs, cwd: '/'});
   }
 
   private run(args: string[]): ReturnType<HookContext['exec']> {
@@ -129,6 +190,7 @@ function toInstance(entry: unknown): Pm2Instance {
     pid: typeof item.pid === 'number' ? item.pid : 0,
     status: typeof env.status === 'string' ? env.status : 'unknown',
     restarts: typeof env.restart_time === 'number' ? env.restart_time : 0,
+    logFiles: [env.pm_out_log_path, env.pm_err_log_path].filter((path): path is string => typeof path === 'string' && path !== ''),
   };
 }
 
@@ -157,39 +219,28 @@ async function homeOf(ctx: HookContext, user: string): Promise<string> {
 }
 
 /**
- * `pm2 logs --nostream` output made short: one heading per log file that has lines, each line
- * without pm2's "<app> | " prefix, and a crash loop's repeated line shown once (the last one,
- * with its timestamp when pm2 adds one) with a count.
+ * A crash loop's repeated line shown once (the last one, with its timestamp when pm2 adds
+ * one) with a count, so an excerpt of 20 lines shows more than one line 20 times.
  */
-export function summarizeLogs(output: string): string {
-  const summary: string[] = [];
-  let previous: {line: string; key: string; times: number} | undefined;
-  const flush = (): void => {
-    if (previous !== undefined) summary.push(`  ${previous.line}${previous.times > 1 ? ` (${previous.times} times)` : ''}`);
-    previous = undefined;
-  };
-  for (const raw of output.split('\n')) {
-    if (raw.trim() === '' || raw.startsWith('[TAILING]')) continue;
-    const heading = /^(\S.*) last \d+ lines:$/.exec(raw);
-    if (heading !== null) {
-      flush();
-      summary.push(`${heading[1]}:`);
-      continue;
-    }
-    // pm2 pads the app name to 10 characters, then " | "; `time: true` starts lines with a timestamp.
-    const line = raw.replace(/^.{10} \| /, '');
+export function collapseRepeats(lines: string[]): string[] {
+  const collapsed: Array<{line: string; key: string; times: number}> = [];
+  for (const line of lines) {
+    // `time: true` (or log_date_format) starts each line with a timestamp.
     const key = line.replace(/^\d{4}-\d\d-\d\d[T ][\d:.]+(?:Z|[+-]\d\d:?\d\d)?:?\s*/, '');
+    const previous = collapsed.at(-1);
     if (previous?.key === key) {
       previous.times++;
       previous.line = line;
     } else {
-      flush();
-      previous = {line, key, times: 1};
+      collapsed.push({line, key, times: 1});
     }
   }
-  flush();
-  // A heading with no lines under it says nothing.
-  return summary.filter((line, i) => !(!line.startsWith('  ') && !(summary[i + 1] ?? '').startsWith('  '))).join('\n');
+  return collapsed.map(({line, times}) => `${line}${times > 1 ? ` (${times} times)` : ''}`);
+}
+
+/** `03:00:12`, in the host's time zone. */
+export function clock(at: Date): string {
+  return at.toTimeString().slice(0, 8);
 }
 
 export function stripAnsi(text: string): string {

@@ -11,17 +11,19 @@ import {type ExecOptions, type ExecResult, type HookContext, testContext} from '
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import restart, {restartApps} from '../src/hooks/restart.js';
-import {parseJlist, summarizeLogs} from '../src/pm2.js';
+import {collapseRepeats, parseJlist} from '../src/pm2.js';
 import {provider} from '../src/provides.js';
-
-/** What pm2 logs puts before each line: the app name padded to 10 characters, then " | ". */
-const PREFIX = `${'web'.padEnd(10)} | `;
 
 type Instance = [id: number, pid: number, status: string, restarts: number];
 
 /** `pm2 jlist` output for app "web": one process per instance, with the noise pm2 adds. */
 function jlist(...instances: Instance[]): string {
-  const list = instances.map(([id, pid, status, restarts]) => ({pid, name: 'web', pm_id: id, pm2_env: {status, restart_time: restarts, env: {SECRET: 'never shown'}}}));
+  const list = instances.map(([id, pid, status, restarts]) => ({
+    pid,
+    name: 'web',
+    pm_id: id,
+    pm2_env: {status, restart_time: restarts, pm_out_log_path: `/h/logs/web-out-${id}.log`, pm_err_log_path: `/h/logs/web-error-${id}.log`, env: {SECRET: 'never shown'}},
+  }));
   return `[PM2] Spawning PM2 daemon with pm2_home=/x\n${JSON.stringify(list)}\n`;
 }
 
@@ -31,18 +33,32 @@ interface Call {
   options: ExecOptions;
 }
 
-/** A context whose pm2 answers `jlist` from `lists` in turn (the last one repeats). */
-function contextWith(lists: string[], supervisor: Record<string, unknown> = {}, reloadFailures = 0): {ctx: HookContext; calls: Call[]; said: string[]} {
+/** A log file's content before pm2's reload or restart, and after it. */
+type LogFile = {before: string; after: string};
+
+/** The instance 0 log files of the default context: old lines, then what the new release wrote. */
+const LOGS: Record<string, LogFile> = {
+  '/h/logs/web-out-0.log': {before: 'web v1 listening\n', after: 'web v1 listening\nweb v1 stopping\nweb v2 listening\n'},
+  '/h/logs/web-error-0.log': {before: 'web v1 boom\n', after: 'web v1 boom\nweb v2 boom\nweb v2 boom\n'},
+};
+
+/**
+ * A context whose pm2 answers `jlist` from `lists` in turn (the last one repeats), and whose
+ * stat and tail read `logs` as they are before and after the reload.
+ */
+function contextWith(lists: string[], supervisor: Record<string, unknown> = {}, reloadFailures = 0, logs: Record<string, LogFile> = LOGS): {ctx: HookContext; calls: Call[]; said: string[]} {
   const calls: Call[] = [];
   let next = 0;
+  let restarted = false;
+  const content = (file: string): Buffer => Buffer.from((restarted ? logs[file]?.after : logs[file]?.before) ?? '');
   const exec = async (command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> => {
     calls.push({command, args, options});
     if (command === 'getent') return {code: 0, stdout: 'app:x:1001:1001::/home/app:/bin/sh\n', stderr: ''};
+    if (command === 'stat') return {code: 0, stdout: `${content(args.at(-1)!).length}\n`, stderr: ''};
+    if (command === 'tail') return {code: 0, stdout: content(args.at(-1)!).subarray(Number(args[1]!.slice(1)) - 1).toString(), stderr: ''};
+    if (args[0] === 'reload' || args[0] === 'restart') restarted = true;
     if (args[0] === 'reload' && reloadFailures-- > 0) return {code: 1, stdout: '', stderr: '[PM2][ERROR] Process with pid 42 already exists\n'};
     if (args[0] === 'jlist') return {code: 0, stdout: lists[Math.min(next++, lists.length - 1)] ?? '[]', stderr: ''};
-    if (args[0] === 'logs') {
-      return {code: 0, stdout: `[TAILING] Tailing last 20 lines\n/h/logs/web-error-0.log last 20 lines:\n${PREFIX}boom\n${PREFIX}boom\n`, stderr: ''};
-    }
     return {code: 0, stdout: '', stderr: ''};
   };
   const {ctx, said} = testContext('restart', {
@@ -75,7 +91,7 @@ describe('pm2 restart hook', () => {
     const old = jlist([0, 10, 'online', 0], [1, 11, 'online', 0]);
     const {ctx, calls, said} = contextWith([old, old, jlist([0, 20, 'online', 1], [1, 11, 'online', 0]), jlist([0, 20, 'online', 1], [1, 21, 'online', 1])], {home: '/srv/pm2'});
     await restartApps(ctx, settings(ctx), FAST);
-    expect(calls.map((call) => call.args.join(' ')).slice(0, 2)).toEqual(['jlist', 'reload web']);
+    expect(calls.filter((call) => call.command !== 'stat').map((call) => call.args.join(' ')).slice(0, 2)).toEqual(['jlist', 'reload web']);
     expect(calls[0]!.command).toBe(join(binDir, 'pm2'));
     expect(calls[0]!.options.env).toEqual({PM2_HOME: '/srv/pm2'});
     expect(said).toEqual(['reloaded web: 2 instances online with new pids 20, 21 (steady for 0.03 s)']);
@@ -90,16 +106,51 @@ describe('pm2 restart hook', () => {
   it('restarts instead with mode "restart", as runAs with that user\'s ~/.pm2 by default', async () => {
     const {ctx, calls} = contextWith([jlist([0, 10, 'online', 0]), jlist([0, 30, 'online', 1])], {runAs: 'app', mode: 'restart'});
     await restartApps(ctx, settings(ctx), FAST);
-    const pm2Calls = calls.filter((call) => call.command !== 'getent');
+    const pm2Calls = calls.filter((call) => !['getent', 'stat', 'tail'].includes(call.command));
     expect(pm2Calls.map((call) => call.args.join(' ')).slice(0, 2)).toEqual(['jlist', 'restart web']);
     expect(pm2Calls[0]!.options).toMatchObject({runAs: 'app', env: {PM2_HOME: '/home/app/.pm2'}});
   });
 
-  it('fails when an instance errored, with its state and the end of the logs', async () => {
-    const {ctx} = contextWith([jlist([0, 10, 'online', 0], [1, 11, 'online', 0]), jlist([0, 0, 'errored', 16], [1, 40, 'launching', 9])]);
+  it('fails when an instance errored, with its state and only what the logs got since the restart', async () => {
+    const {ctx, calls} = contextWith([jlist([0, 10, 'online', 0], [1, 11, 'online', 0]), jlist([0, 0, 'errored', 16], [1, 40, 'launching', 9])], {runAs: 'app'});
     const failure = restartApps(ctx, settings(ctx), FAST);
     await expect(failure).rejects.toThrow(/pm2 app web did not stay up: pm2 shows it errored: instance 0 errored \(pid 0, 16 restarts\); instance 1 launching \(pid 40, 9 restarts\)/);
-    await expect(failure).rejects.toThrow(/last lines of pm2 logs web:\n\/h\/logs\/web-error-0.log:\n {2}boom \(2 times\)/);
+    await expect(failure).rejects.toThrow(
+      /\nlog lines since the restart at \d\d:\d\d:\d\d \(read from where pm2's log files ended before it\):\n\/h\/logs\/web-out-0\.log:\n {2}web v1 stopping\n {2}web v2 listening\n\/h\/logs\/web-error-0\.log:\n {2}web v2 boom \(2 times\)$/,
+    );
+    await expect(failure).rejects.not.toThrow(/web v1 (listening|boom)/);
+    // Measured before the reload, read from there after it, as the apps' user: the paths are theirs.
+    const reload = calls.findIndex((call) => call.args[0] === 'reload');
+    expect(calls.slice(0, reload).filter((call) => call.command === 'stat').map((call) => call.args.at(-1))).toEqual([
+      '/h/logs/web-out-0.log',
+      '/h/logs/web-error-0.log',
+      '/h/logs/web-out-1.log',
+      '/h/logs/web-error-1.log',
+    ]);
+    expect(calls.find((call) => call.command === 'tail' && call.args.at(-1) === '/h/logs/web-out-0.log')).toMatchObject({args: ['-c', '+18', '--', '/h/logs/web-out-0.log'], options: {runAs: 'app'}});
+  });
+
+  it('keeps the excerpt to two files of lines with many instances, whole files, naming the ones left out', async () => {
+    const noisy = Object.fromEntries([0, 1, 2].map((id) => [`/h/logs/web-error-${id}.log`, {before: '', after: Array.from({length: 30}, (_, i) => `line ${i}`).join('\n')}]));
+    const {ctx} = contextWith([jlist([0, 10, 'online', 0], [1, 11, 'online', 0], [2, 12, 'online', 0]), jlist([0, 0, 'errored', 16], [1, 0, 'errored', 16], [2, 0, 'errored', 16])], {}, 0, noisy);
+    const failure = restartApps(ctx, settings(ctx), FAST).catch((error: Error) => error.message);
+    const message = await failure;
+    expect(message).toMatch(/\/h\/logs\/web-error-1\.log:\n {2}line 10\n[^]*\/h\/logs\/web-error-2\.log:\n {2}line 10\n[^]* {2}line 29\n\(1 more log file with lines since the restart not shown: \/h\/logs\/web-error-0\.log\)$/);
+    expect(message).not.toContain('/h/logs/web-error-0.log:');
+  });
+
+  it('says plainly when the app logged nothing since the restart', async () => {
+    const quiet = {'/h/logs/web-out-0.log': {before: 'web v1 listening\n', after: 'web v1 listening\n'}};
+    const {ctx} = contextWith([jlist([0, 10, 'online', 0]), jlist([0, 0, 'errored', 16])], {}, 0, quiet);
+    await expect(restartApps(ctx, settings(ctx), FAST)).rejects.toThrow(/\nno log lines since the restart at \d\d:\d\d:\d\d \(in \/h\/logs\/web-out-0\.log, \/h\/logs\/web-error-0\.log\)$/);
+  });
+
+  it('shows a log emptied after the restart (pm2 flush, rotation) from its start, and says so', async () => {
+    const flushed = {'/h/logs/web-error-0.log': {before: 'web v1 boom, a long old line\n', after: 'web v2 boom\n'}};
+    const {ctx} = contextWith([jlist([0, 10, 'online', 0]), jlist([0, 0, 'errored', 16])], {}, 0, flushed);
+    await expect(restartApps(ctx, settings(ctx), FAST)).rejects.toThrow(
+      /\/h\/logs\/web-error-0\.log:\n {2}web v2 boom\n\(\/h\/logs\/web-error-0\.log was emptied \(pm2 flush, or rotated\) after the restart: what it held before that is not shown\)$/,
+    );
   });
 
   it('fails when a new process crashes within the settle window, even though reload returned 0', async () => {
@@ -132,18 +183,13 @@ describe('pm2 restart hook', () => {
   it('reads a list spread over lines, and skips reload leftovers', () => {
     const list = JSON.stringify([{pid: 5, name: 'web', pm_id: '_old_0', pm2_env: {status: 'stopping'}}, {pid: 6, name: 'web', pm_id: 0, pm2_env: {status: 'online', restart_time: 3}}], null, 2);
     expect(parseJlist(`>>>> In-memory PM2 is out-of-date\n${list}\n`)).toEqual([
-      {name: 'web', id: Number.NaN, pid: 5, status: 'stopping', restarts: 0},
-      {name: 'web', id: 0, pid: 6, status: 'online', restarts: 3},
+      {name: 'web', id: Number.NaN, pid: 5, status: 'stopping', restarts: 0, logFiles: []},
+      {name: 'web', id: 0, pid: 6, status: 'online', restarts: 3, logFiles: []},
     ]);
   });
 
-  it('summarizes pm2 logs: headings for files with lines, prefixes dropped, repeats counted', () => {
-    const output = ['/h/logs/web-out-0.log last 20 lines:', '/h/logs/web-error-0.log last 20 lines:', `${PREFIX}up`, `${PREFIX}boom`, `${PREFIX}boom`, `${PREFIX}boom`].join('\n');
-    expect(summarizeLogs(output)).toBe('/h/logs/web-error-0.log:\n  up\n  boom (3 times)');
-  });
-
-  it('counts repeats of a line that differ only in the timestamp pm2 adds (time: true)', () => {
-    const output = ['/h/logs/web-error-0.log last 20 lines:', `${PREFIX}2026-11-27T01:19:53: boom`, `${PREFIX}2026-11-27T01:19:54: boom`].join('\n');
-    expect(summarizeLogs(output)).toBe('/h/logs/web-error-0.log:\n  2026-11-27T01:19:54: boom (2 times)');
+  it('counts repeats in a row, also of a line that differs only in the timestamp pm2 adds (time: true)', () => {
+    expect(collapseRepeats(['up', 'boom', 'boom', 'boom', 'up'])).toEqual(['up', 'boom (3 times)', 'up']);
+    expect(collapseRepeats(['2026-11-27T01:19:53: boom', '2026-11-27T01:19:54: boom'])).toEqual(['2026-11-27T01:19:54: boom (2 times)']);
   });
 });

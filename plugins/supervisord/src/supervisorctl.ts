@@ -52,6 +52,49 @@ export function parseErrors(output: string): ProgramError[] {
   return [...output.matchAll(/^(\S+): ERROR \((.*)\)\s*$/gm)].map((match) => ({name: match[1]!, error: match[2]!}));
 }
 
+const STREAMS = ['stderr', 'stdout'] as const;
+/** How much of each log's end is kept before the restart to find it again afterwards. */
+export const MARK_BYTES = 4096;
+/** How much of each log's end is read after a failure: this start's lines are in there. */
+export const READ_BYTES = 65536;
+export const EXCERPT_LINES = 20;
+
+/** Each log's last bytes before the restart; '' when it had none, missing when they could not be read. */
+export type LogMarks = Partial<Record<(typeof STREAMS)[number], string>>;
+
+/** What `supervisorctl tail` printed, without the newline it adds after the log's bytes. */
+function printed(stdout: string): string {
+  return stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout;
+}
+
+/**
+ * The mark kept from a log's last MARK_BYTES: when the read was cut, its first line may start
+ * inside a character (decoded differently by the later read) and is dropped.
+ */
+export function markOf(end: string): string {
+  if (Buffer.byteLength(end) < MARK_BYTES) return end;
+  const newline = end.indexOf('\n');
+  return newline === -1 || newline === end.length - 1 ? end : end.slice(newline + 1);
+}
+
+/**
+ * What a log holds after `mark`, the text it ended with before the restart. The last place the
+ * mark occurs is taken: a start that repeats the old lines exactly shows fewer of them, never
+ * older ones. Not found (rotated, truncated, or more new bytes than were read): the whole read,
+ * with `known: false`.
+ */
+export function linesAfter(log: string, mark: string | undefined): {text: string; known: boolean} {
+  if (mark === '') return {text: log, known: true};
+  const at = mark === undefined ? -1 : log.lastIndexOf(mark);
+  if (at === -1) return {text: log, known: false};
+  return {text: log.slice(at + mark!.length), known: true};
+}
+
+/** `03:00:12`, in the host's time zone. */
+export function clock(at: Date): string {
+  return at.toTimeString().slice(0, 8);
+}
+
 /** `-c <file> -s <url>`: which supervisord; none means supervisorctl's own lookup. */
 function connection(settings: SupervisordSettings, dir: string): string[] {
   return [...(settings.configFile === undefined ? [] : ['-c', resolve(dir, settings.configFile)]), ...(settings.serverUrl === undefined ? [] : ['-s', settings.serverUrl])];
@@ -129,18 +172,46 @@ export class Supervisorctl {
   }
 
   /**
-   * The last lines of the program's stderr log (its stdout log when stderr is empty or
-   * redirected into it), for a failure message. Never throws: it only adds detail.
+   * The end of each of the program's logs before the restart: what comes after it in the log
+   * is what this start wrote. supervisorctl can read only the last bytes of a log, not say how
+   * long it is, so the end's text is the mark. Never throws: without a mark, the excerpt says
+   * it cannot tell this start's lines from older ones.
    */
-  async logExcerpt(name: string): Promise<string> {
-    try {
-      for (const stream of ['stderr', 'stdout']) {
-        const args = ['tail', name, stream];
-        const result = await this.run(args);
-        const text = result.stdout.trim();
-        if (result.code === 0 && text !== '') return `last lines of ${this.line(args)}${outputTail(text, [], 20)}`;
+  async markLogs(name: string): Promise<LogMarks> {
+    const marks: LogMarks = {};
+    for (const stream of STREAMS) {
+      try {
+        const result = await this.run(['tail', `-${MARK_BYTES}`, name, stream]);
+        // No log file yet, or none at all (redirect_stderr): nothing before this start.
+        if (result.code !== 0 && /ERROR \(no log file\)/.test(result.stdout)) marks[stream] = '';
+        else if (result.code === 0) marks[stream] = markOf(printed(result.stdout));
+      } catch (error) {
+        if (this.ctx.signal.aborted) throw error;
+        // Left without a mark: the excerpt then says it cannot tell this start's lines apart.
       }
-      return `its logs are empty (${this.line(['tail', name, 'stderr'])})`;
+    }
+    return marks;
+  }
+
+  /**
+   * What the program wrote since the restart (its stderr log, else its stdout log), at most
+   * EXCERPT_LINES lines, for a failure message. Never throws: it only adds detail.
+   */
+  async logExcerpt(name: string, marks: LogMarks, restartedAt: Date): Promise<string> {
+    const since = `since the restart at ${clock(restartedAt)}`;
+    try {
+      for (const stream of STREAMS) {
+        const args = ['tail', `-${READ_BYTES}`, name, stream];
+        const result = await this.run(args);
+        if (result.code !== 0) continue;
+        const fresh = linesAfter(printed(result.stdout), marks[stream]);
+        if (fresh.text.trim() === '') continue;
+        const heading = fresh.known
+          ? `log lines ${since} (${this.line(args)}, after what it held before the restart)`
+          : `last log lines of ${this.line(args)} (parako cannot tell which of them this start wrote: the log was rotated or truncated, or this start wrote more than ${READ_BYTES / 1024} KiB)`;
+        return `${heading}${outputTail(fresh.text, [], EXCERPT_LINES)}`;
+      }
+      return `no log lines ${since} (${this.line(['tail', name, 'stderr'])}, and stdout)`;
     } catch (error) {
       // The failure itself is reported in full by the caller.
       return `its log could not be read: ${(error as Error).message}`;

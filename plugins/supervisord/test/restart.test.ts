@@ -23,8 +23,12 @@ interface Script {
   /** What `status` prints, look by look (the last one repeats); a look is the lines for the programs asked. */
   looks: string[][];
   restart?: ExecResult;
-  /** What `tail <name> stderr` prints. */
+  /** What the stderr log holds after the restart (the end of what it held before, then this start's lines). */
   stderr?: string;
+  /** What the stderr log held before the restart. */
+  stderrBefore?: string;
+  stdout?: string;
+  stdoutBefore?: string;
   /** What `status` with no names prints (every program). */
   all?: string[];
 }
@@ -39,7 +43,12 @@ function contextWith(script: Script, supervisor: Partial<SupervisordSettings> = 
     if (action === 'status' && rest.length === 0) return {code: script.all?.length ? 3 : 0, stdout: (script.all ?? []).map((entry) => `${entry}\n`).join(''), stderr: ''};
     if (action === 'status') return {code: 0, stdout: `${script.looks[Math.min(next++, script.looks.length - 1)]!.join('\n')}\n`, stderr: ''};
     if (action === 'restart') return script.restart ?? {code: 0, stdout: 'web: stopped\nweb: started\n', stderr: ''};
-    if (action === 'tail' && rest[1] === 'stderr') return {code: 0, stdout: script.stderr ?? '', stderr: ''};
+    if (action === 'tail') {
+      // `tail -<bytes> <name> <stream>`: -4096 marks the log before the restart; supervisorctl adds a newline.
+      const [bytes, , stream] = rest;
+      const log = stream === 'stderr' ? (bytes === '-4096' ? script.stderrBefore : script.stderr) : bytes === '-4096' ? script.stdoutBefore : script.stdout;
+      return {code: 0, stdout: `${log ?? ''}\n`, stderr: ''};
+    }
     return {code: 0, stdout: '', stderr: ''};
   };
   const {ctx, said} = testContext('restart', {
@@ -58,8 +67,10 @@ describe('supervisord restart hook', () => {
   it('restarts through the configured config file, then waits for a new pid that stays, and says so', async () => {
     const {ctx, calls, said} = contextWith({looks: [[up('web', 100)], [line('web', 'STARTING')], [up('web', 200)]]});
     await restartPrograms(ctx, settingsOf(ctx), FAST);
-    expect(calls.slice(0, 2).map((call) => [call.command, ...call.args].join(' '))).toEqual([
+    expect(calls.slice(0, 4).map((call) => [call.command, ...call.args].join(' '))).toEqual([
       'supervisorctl -c /opt/shop/runtime/supervisord.conf status web',
+      'supervisorctl -c /opt/shop/runtime/supervisord.conf tail -4096 web stderr',
+      'supervisorctl -c /opt/shop/runtime/supervisord.conf tail -4096 web stdout',
       'supervisorctl -c /opt/shop/runtime/supervisord.conf restart web',
     ]);
     expect(calls[0]!.options.cwd).toBe('/');
@@ -80,28 +91,58 @@ describe('supervisord restart hook', () => {
     expect(calls.some((call) => call.args.includes('restart'))).toBe(false);
   });
 
-  it('fails a program left in BACKOFF, with its state, what the restart said, and the end of its stderr log', async () => {
+  it('fails a program left in BACKOFF, with its state, what the restart said, and what its stderr log got since the restart', async () => {
     const {ctx} = contextWith({
       looks: [[up('web', 100)], [line('web', 'BACKOFF', 'Exited too quickly (process log may have details)')]],
       restart: {code: 7, stdout: 'web: stopped\nweb: ERROR (spawn error)\n', stderr: ''},
-      stderr: 'starting\nshop v2 cannot start: DATABASE_URL is not set\n',
+      stderrBefore: 'shop v1 warning: cache cold\n',
+      stderr: 'shop v1 warning: cache cold\nstarting\nshop v2 cannot start: DATABASE_URL is not set\n',
     });
     const failure = restartPrograms(ctx, settingsOf(ctx), FAST);
     await expect(failure).rejects.toThrow(
-      [
-        'supervisord program web did not stay up: supervisord shows it BACKOFF (Exited too quickly (process log may have details))',
-        'supervisorctl restart said: web: ERROR (spawn error)',
-        'last lines of supervisorctl -c /opt/shop/runtime/supervisord.conf tail web stderr:',
-        '  starting',
-        '  shop v2 cannot start: DATABASE_URL is not set',
-      ].join('\n'),
+      new RegExp(
+        [
+          'supervisord program web did not stay up: supervisord shows it BACKOFF \\(Exited too quickly \\(process log may have details\\)\\)',
+          'supervisorctl restart said: web: ERROR \\(spawn error\\)',
+          'log lines since the restart at \\d\\d:\\d\\d:\\d\\d \\(supervisorctl -c /opt/shop/runtime/supervisord\\.conf tail -65536 web stderr, after what it held before the restart\\):',
+          ' {2}starting',
+          ' {2}shop v2 cannot start: DATABASE_URL is not set$',
+        ].join('\n'),
+      ),
+    );
+  });
+
+  it('leaves out what the logs held before the restart, old lines on stdout too, and says when this start wrote nothing', async () => {
+    const old = 'shop v1 listening on 8080\nshop v1 stopping on SIGTERM\n';
+    const quiet = contextWith({looks: [[up('web', 100)], [line('web', 'FATAL', 'Exited too quickly (process log may have details)')]], stdoutBefore: old, stdout: old});
+    await expect(restartPrograms(quiet.ctx, settingsOf(quiet.ctx), FAST)).rejects.toThrow(
+      /\nno log lines since the restart at \d\d:\d\d:\d\d \(supervisorctl -c \S+ tail web stderr, and stdout\)$/,
+    );
+    const loud = contextWith({
+      looks: [[up('web', 100)], [line('web', 'FATAL', 'Exited too quickly (process log may have details)')]],
+      stdoutBefore: old,
+      stdout: `${old}shop v2 listening on 8080\nshop v2 lost its database and exits\n`,
+    });
+    const failure = restartPrograms(loud.ctx, settingsOf(loud.ctx), FAST);
+    await expect(failure).rejects.toThrow(/\(supervisorctl -c \S+ tail -65536 web stdout, after what it held before the restart\):\n {2}shop v2 listening on 8080\n {2}shop v2 lost its database and exits$/);
+    await expect(failure).rejects.not.toThrow(/shop v1/);
+  });
+
+  it('says so when it cannot tell this start\'s lines from older ones (the log was rotated)', async () => {
+    const {ctx} = contextWith({
+      looks: [[up('web', 100)], [line('web', 'FATAL', 'Exited too quickly (process log may have details)')]],
+      stderrBefore: 'shop v1 old line\n',
+      stderr: 'shop v2 cannot start\n',
+    });
+    await expect(restartPrograms(ctx, settingsOf(ctx), FAST)).rejects.toThrow(
+      /\nlast log lines of supervisorctl -c \S+ tail -65536 web stderr \(parako cannot tell which of them this start wrote: the log was rotated or truncated, or this start wrote more than 64 KiB\):\n {2}shop v2 cannot start$/,
     );
   });
 
   it('fails a crash loop: a new pid within the settle window, although the restart succeeded', async () => {
     const {ctx} = contextWith({looks: [[up('web', 100)], [up('web', 200)], [up('web', 200)], [up('web', 201)]], stderr: 'boom\n'});
     await expect(restartPrograms(ctx, settingsOf(ctx), {settleMs: 1000, pollMs: 5})).rejects.toThrow(
-      /^supervisord program web did not stay up: it restarted within 1 s of coming up \(crash loop\?\)\nstate: RUNNING \(pid 201, uptime 0:00:05\)\nlast lines of .* tail web stderr:\n {2}boom$/,
+      /^supervisord program web did not stay up: it restarted within 1 s of coming up \(crash loop\?\)\nstate: RUNNING \(pid 201, uptime 0:00:05\)\nlog lines since the restart at [\d:]+ \(.* tail -65536 web stderr, after what it held before the restart\):\n {2}boom$/,
     );
   });
 
@@ -109,7 +150,7 @@ describe('supervisord restart hook', () => {
     const looks = [[up('web', 100), up('worker', 101)], [up('web', 200), up('worker', 201)], [up('web', 200), up('worker', 201)], [up('web', 200), up('worker', 202)]];
     const {ctx} = contextWith({looks, stderr: 'boom\n'}, {programs: ['web', 'worker']});
     const failure = restartPrograms(ctx, settingsOf(ctx), {settleMs: 1000, pollMs: 5});
-    await expect(failure).rejects.toThrow(/^supervisord program worker did not stay up: it restarted within 1 s of coming up \(crash loop\?\)\nstate: RUNNING \(pid 202, uptime 0:00:05\)\nlast lines of .* tail worker stderr:\n {2}boom$/);
+    await expect(failure).rejects.toThrow(/^supervisord program worker did not stay up: it restarted within 1 s of coming up \(crash loop\?\)\nstate: RUNNING \(pid 202, uptime 0:00:05\)\nlog lines since the restart at [\d:]+ \(.* tail -65536 worker stderr, after what it held before the restart\):\n {2}boom$/);
   });
 
   it('starts a program that was stopped, and takes "not running" from the stop as harmless', async () => {

@@ -8,7 +8,7 @@ import {describe, expect, it} from 'vitest';
 
 import {judgePrograms, judgeProgram} from '../src/judge.js';
 import provider from '../src/provides.js';
-import {parseErrors, parseStatus, type ProgramStatus} from '../src/supervisorctl.js';
+import {linesAfter, MARK_BYTES, markOf, parseErrors, parseStatus, type ProgramStatus} from '../src/supervisorctl.js';
 
 const STATUS = [
   'nope: ERROR (no such process)',
@@ -116,5 +116,28 @@ describe('settings and what the plan shows', () => {
     expect(await issues({type: 'supervisord', programs: [], units: ['x']})).toEqual(['supervisor.programs: Too small: expected array to have >=1 items', 'supervisor: unknown key "units"']);
     expect((await issues({type: 'supervisord', programs: ['my shop']}))[0]).toMatch(/^supervisor\.programs\.0: a program name as supervisorctl status shows it/);
     expect((await issues({type: 'supervisord', programs: ['shop'], settleSeconds: 601}))[0]).toMatch(/^supervisor\.settleSeconds: Too big/);
+  });
+});
+
+describe('where this start begins in a log read with supervisorctl tail', () => {
+  it('takes what follows the last place the mark occurs', () => {
+    expect(linesAfter('a\nb\nc\nb\nd\n', 'b\n')).toEqual({text: 'd\n', known: true});
+    expect(linesAfter('old\nnew\n', 'old\n')).toEqual({text: 'new\n', known: true});
+    expect(linesAfter('old\n', 'old\n')).toEqual({text: '', known: true});
+  });
+
+  it('an empty mark: the log had nothing before, all of it is this start', () => {
+    expect(linesAfter('new\n', '')).toEqual({text: 'new\n', known: true});
+  });
+
+  it('no mark, or a mark not found: the whole read, not known to be this start', () => {
+    expect(linesAfter('new\n', undefined)).toEqual({text: 'new\n', known: false});
+    expect(linesAfter('new\n', 'rotated away\n')).toEqual({text: 'new\n', known: false});
+  });
+
+  it('a full mark drops its first line, which may start inside a character', () => {
+    const lines = 'y\n'.repeat(MARK_BYTES / 2);
+    expect(markOf(`\u00e9${'x'.repeat(99)}\n${lines}`)).toBe(lines);
+    expect(markOf('short\nlog\n')).toBe('short\nlog\n');
   });
 });

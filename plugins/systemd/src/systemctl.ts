@@ -110,19 +110,30 @@ function failed(why: string): Judgement {
 export const JOURNAL_LINES = 20;
 
 /**
- * The unit's last journal lines, to put in front of the operator with the failure. Never
- * throws: it only adds detail to a failure that is reported anyway.
+ * The unit's journal lines since parako's restart, at most JOURNAL_LINES, to put in front of
+ * the operator with the failure. `--since` the restart rather than the unit's InvocationID:
+ * a crash loop starts a new invocation each time, and the first one's lines are the ones that
+ * say why. Never throws: it only adds detail to a failure that is reported anyway.
  */
-export async function journalExcerpt(ctx: HookContext, unit: string): Promise<string> {
-  const command = `journalctl -u ${unit} --no-pager -n ${JOURNAL_LINES}`;
+export async function journalExcerpt(ctx: HookContext, unit: string, restartedAt: Date): Promise<string> {
+  // journalctl reads "@<seconds>" with a fraction, so lines of the same second before the restart stay out.
+  const args = ['-u', unit, '--since', `@${(restartedAt.getTime() / 1000).toFixed(3)}`, '--no-pager', '-n', String(JOURNAL_LINES)];
+  const command = `journalctl ${args.join(' ')}`;
+  const since = `since the restart at ${clock(restartedAt)}`;
   try {
-    const result = await ctx.exec('journalctl', ['-u', unit, '--no-pager', '-n', String(JOURNAL_LINES)]);
+    const result = await ctx.exec('journalctl', args);
     const lines = result.stdout.split('\n').filter((line) => line.trim() !== '' && line.trim() !== '-- No entries --');
-    if (lines.length > 0) return `${command}:\n${lines.map((line) => `  ${line}`).join('\n')}`;
+    if (lines.length > 0) return `log lines ${since} (${command}):\n${lines.map((line) => `  ${line}`).join('\n')}`;
     const why = result.stderr.trim();
-    return `${command} printed nothing${why === '' ? '' : ` (${why})`}: is systemd-journald running, and may this user read the journal (root, or group systemd-journal)?`;
+    if (result.code === 0 && why === '') return `no log lines ${since} (${command})`;
+    return `no log lines ${since} (${command}${why === '' ? '' : `: ${why}`}): is systemd-journald running, and may this user read the journal (root, or group systemd-journal)?`;
   } catch (error) {
     // journalctl missing or not runnable: the failure itself is still reported in full.
     return `${command} could not run: ${error instanceof Error ? error.message : String(error)}`;
   }
+}
+
+/** `03:00:12`, in the host's time zone as journalctl prints its lines. */
+export function clock(at: Date): string {
+  return at.toTimeString().slice(0, 8);
 }

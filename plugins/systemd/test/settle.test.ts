@@ -82,11 +82,13 @@ describe('restart hook', () => {
   }
 
   /** A context whose systemctl answers `show` from `looks` in turn (the last one repeats). */
-  function contextWith(looks: string[]): {ctx: HookContext; said: string[]} {
+  function contextWith(looks: string[], journal?: (args: string[]) => ExecResult): {ctx: HookContext; said: string[]; calls: Array<{command: string; args: string[]; at: number}>} {
     let next = 0;
+    const calls: Array<{command: string; args: string[]; at: number}> = [];
     const exec = async (command: string, args: string[]): Promise<ExecResult> => {
+      calls.push({command, args, at: Date.now()});
       if (command === 'systemctl' && args[0] === 'show') return {code: 0, stdout: looks[Math.min(next++, looks.length - 1)]!, stderr: ''};
-      if (command === 'journalctl') return {code: 0, stdout: `${args[1]}: a journal line\n`, stderr: ''};
+      if (command === 'journalctl') return journal?.(args) ?? {code: 0, stdout: `${args[1]}: a journal line\n`, stderr: ''};
       return {code: 0, stdout: '', stderr: ''};
     };
     const {ctx, said} = testContext('restart', {
@@ -94,7 +96,7 @@ describe('restart hook', () => {
       settings: {type: 'systemd', units: ['app', 'worker'], settleSeconds: 0.5},
       exec,
     });
-    return {ctx, said};
+    return {ctx, said, calls};
   }
 
   it('says each unit stayed up once all kept their main process for the window', async () => {
@@ -106,8 +108,24 @@ describe('restart hook', () => {
   it('names the unit whose main process changed within the window, with its state and journal', async () => {
     const {ctx} = contextWith([show(100, 200), show(101, 201), show(101, 202)]);
     const failure = restart({ctx});
-    await expect(failure).rejects.toThrow(/^worker\.service did not stay up: it restarted within 0\.5 s of coming up \(crash loop\?\)\nstate: active \(running\), main pid 202, [^\n]*\njournalctl -u worker\.service --no-pager -n 20:\n {2}worker\.service: a journal line$/);
+    await expect(failure).rejects.toThrow(/^worker\.service did not stay up: it restarted within 0\.5 s of coming up \(crash loop\?\)\nstate: active \(running\), main pid 202, [^\n]*\nlog lines since the restart at \d\d:\d\d:\d\d \(journalctl -u worker\.service --since @\d+\.\d{3} --no-pager -n 20\):\n {2}worker\.service: a journal line$/);
     await expect(failure).rejects.not.toThrow(/app\.service did not/);
+  });
+
+  it('asks the journal only for the lines since the restart, taken just before systemctl restart', async () => {
+    const {ctx, calls} = contextWith([show(100, 200), show(101, 201), show(101, 202)]);
+    await expect(restart({ctx})).rejects.toThrow(/did not stay up/);
+    const restartCall = calls.find((call) => call.command === 'systemctl' && call.args[0] === 'restart')!;
+    const journal = calls.find((call) => call.command === 'journalctl')!;
+    expect(journal.args).toEqual(['-u', 'worker.service', '--since', expect.stringMatching(/^@\d+\.\d{3}$/), '--no-pager', '-n', '20']);
+    const since = Number(journal.args[3]!.slice(1)) * 1000;
+    expect(since).toBeLessThanOrEqual(restartCall.at);
+    expect(since).toBeGreaterThan(restartCall.at - 1000);
+  });
+
+  it('says plainly when the unit logged nothing since the restart', async () => {
+    const {ctx} = contextWith([show(100, 200), show(101, 201), show(101, 202)], () => ({code: 0, stdout: '-- No entries --\n', stderr: ''}));
+    await expect(restart({ctx})).rejects.toThrow(/\nno log lines since the restart at \d\d:\d\d:\d\d \(journalctl -u worker\.service --since @[\d.]+ --no-pager -n 20\)$/);
   });
 
   it('names the unit that failed, with its own reason, and not the one that runs', async () => {

@@ -2,7 +2,7 @@
  * restart when compose runs the app (docs/supervisors/compose.md): restart the services so their
  * containers run the release `current` now points to, and wait until each is up — running,
  * started by this restart, `healthy` where it has a healthcheck — and stays up for a settle
- * window. A failure names the service and its state and shows its last log lines; parako then
+ * window. A failure names the service and its state and shows what it logged since the restart; parako then
  * rolls back.
  *
  *   "supervisor": {"type": "compose", "file": "runtime/compose.yaml", "services": ["app"], "mode": "restart"}
@@ -10,7 +10,7 @@
 import {defineHook, type HookContext, type Judgement, settleService} from 'parako';
 
 import {ComposeProject} from '../compose.js';
-import {type ContainerState, describe, inspectContainers, judge} from '../containers.js';
+import {type ContainerState, describe, inspectContainers, judge, logsSince} from '../containers.js';
 import {provider} from '../provides.js';
 
 /** How long every container must stay up after the restart, unless supervisor.settleSeconds says otherwise. */
@@ -31,16 +31,17 @@ export default defineHook('restart', async ({ctx}) => {
 
   // restart leaves a service without containers alone; up creates them.
   const startedBefore = startTimes(await containersOf(ctx, compose, settings.services, settings.mode !== 'up'));
+  // Taken before the restart: the failure shows only what the containers logged from here on.
+  const restartedAt = new Date();
   await compose.run(action);
   const services = idsOf(await containersOf(ctx, compose, settings.services, true));
   try {
     await settle(ctx, services, startedBefore, settleSeconds * 1000);
   } catch (error) {
     if (!(error instanceof ServiceDown)) throw error;
-    const logs = await compose.logs(error.service, LOG_LINES);
     throw new Error(
       `service ${error.service} is not up after \`${compose.cli.name} ${action.join(' ')}\`: ${error.state}\n` +
-        `last ${LOG_LINES} log lines (${compose.commandLine(['logs', '--tail', String(LOG_LINES), error.service])}):\n${indent(logs)}`,
+        (await logsSince(ctx, error.container, restartedAt, LOG_LINES)),
     );
   }
   const count = [...services.values()].reduce((sum, ids) => sum + ids.length, 0);
@@ -63,6 +64,8 @@ function upArgs(services: string[]): string[] {
 class ServiceDown extends Error {
   constructor(
     readonly service: string,
+    /** The container that is down: its logs are the ones shown. */
+    readonly container: ContainerState,
     readonly state: string,
   ) {
     super(`${service}: ${state}`);
@@ -111,7 +114,7 @@ async function settle(ctx: HookContext, services: Services, startedBefore: Map<s
     explain: (failure) => {
       const {service, container} = failure.state.find((entry) => entry.container.name === failure.culprit)!;
       const state = `container ${container.name} is ${describe(container)}`;
-      return new ServiceDown(service, failure.failed ? state : `${failure.why}: ${state}`);
+      return new ServiceDown(service, container, failure.failed ? state : `${failure.why}: ${state}`);
     },
   });
 }
@@ -121,11 +124,4 @@ function judgeContainer(container: ContainerState, startedBefore: number | undef
   const verdict = judge(container, startedBefore);
   if (verdict.up) return {kind: 'up', identity: `${container.id}@${container.startedAt}`};
   return verdict.failed ? {kind: 'failed', why: verdict.state} : {kind: 'waiting', what: verdict.state};
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => `  ${line}`)
-    .join('\n');
 }

@@ -6,7 +6,7 @@
  */
 import {defineHook, type HookContext, type Judgement, settleService} from 'parako';
 
-import {count, Pm2, type Pm2Instance} from '../pm2.js';
+import {count, type LogMarks, Pm2, type Pm2Instance} from '../pm2.js';
 import {provider} from '../provides.js';
 import type {Pm2Settings} from '../settings.js';
 
@@ -24,6 +24,12 @@ const DEFAULT_SETTLE_SECONDS = 3;
 /** Each app's instances, from one `pm2 jlist`. */
 type Apps = Map<string, Pm2Instance[]>;
 
+/** Each app's log files with their sizes before the restart, and when it began. */
+interface Logs {
+  marks: Map<string, LogMarks>;
+  restartedAt: Date;
+}
+
 export default defineHook('restart', async ({ctx}) => {
   const settings = provider.settingsOf(ctx);
   await restartApps(ctx, settings, {settleMs: (settings.settleSeconds ?? DEFAULT_SETTLE_SECONDS) * 1000, pollMs: 500, retryMs: 1000});
@@ -32,15 +38,20 @@ export default defineHook('restart', async ({ctx}) => {
 export async function restartApps(ctx: HookContext, settings: Pm2Settings, timing: Timing): Promise<void> {
   const action = settings.mode ?? 'reload';
   const pm2 = await Pm2.connect(ctx, settings);
-  const before = await runningPids(pm2, settings.apps);
+  const listed = await pm2.list();
+  const before = runningPids(pm2, listed, settings.apps);
+  // Where each log file ends, and when, before the restart: a failure shows only what came after.
+  const marks = new Map<string, LogMarks>();
+  for (const app of settings.apps) marks.set(app, await pm2.markLogs(instancesOf(listed, app).flatMap((instance) => instance.logFiles)));
+  const logs: Logs = {marks, restartedAt: new Date()};
   for (const app of settings.apps) {
     try {
       await pm2.apply(action, app, timing.retryMs);
     } catch (error) {
-      throw await failure(pm2, app, `could not be ${action}ed: ${(error as Error).message}`);
+      throw await failure(pm2, app, `could not be ${action}ed: ${(error as Error).message}`, logs);
     }
   }
-  const running = await settle(ctx, pm2, before, timing);
+  const running = await settle(ctx, pm2, before, timing, logs);
   for (const [app, instances] of running) {
     const pids = instances.map((instance) => instance.pid);
     ctx.log.info({app, action, pids}, 'online with new pids');
@@ -49,8 +60,7 @@ export async function restartApps(ctx: HookContext, settings: Pm2Settings, timin
 }
 
 /** The pids each app runs now, so the new processes can be told from the old ones. */
-async function runningPids(pm2: Pm2, apps: string[]): Promise<Map<string, Set<number>>> {
-  const listed = await pm2.list();
+function runningPids(pm2: Pm2, listed: Pm2Instance[], apps: string[]): Map<string, Set<number>> {
   const pids = new Map<string, Set<number>>();
   for (const app of apps) {
     const instances = instancesOf(listed, app);
@@ -70,7 +80,7 @@ async function runningPids(pm2: Pm2, apps: string[]): Promise<Map<string, Set<nu
  * Polls `pm2 jlist` until every instance of every app is online with a pid it did not have
  * before, and stays the same process for the settle window. Bounded by ctx.signal (the hook's timeout).
  */
-async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number>>, timing: Timing): Promise<Apps> {
+async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number>>, timing: Timing, logs: Logs): Promise<Apps> {
   return settleService(ctx, {
     observe: async (): Promise<Apps> => {
       const listed = await pm2.list();
@@ -79,7 +89,7 @@ async function settle(ctx: HookContext, pm2: Pm2, before: Map<string, Set<number
     judgeItems: (apps) => new Map([...apps].map(([app, instances]) => [app, judgeApp(instances, before.get(app)!)])),
     settleMs: timing.settleMs,
     pollMs: timing.pollMs,
-    explain: (notSettled) => failure(pm2, notSettled.culprit, `did not stay up: ${notSettled.why}`, notSettled.state.get(notSettled.culprit)),
+    explain: (notSettled) => failure(pm2, notSettled.culprit, `did not stay up: ${notSettled.why}`, logs, notSettled.state.get(notSettled.culprit)),
   });
 }
 
@@ -106,9 +116,9 @@ function isNewAndOnline(instance: Pm2Instance, oldPids: Set<number>): boolean {
   return instance.status === 'online' && instance.pid > 0 && !oldPids.has(instance.pid);
 }
 
-/** What failed, each instance's state, and the end of the app's logs. */
-async function failure(pm2: Pm2, app: string, what: string, instances: Pm2Instance[] = []): Promise<Error> {
+/** What failed, each instance's state, and what the app logged since the restart. */
+async function failure(pm2: Pm2, app: string, what: string, logs: Logs, instances: Pm2Instance[] = []): Promise<Error> {
   const states = instances.map((instance) => `instance ${instance.id} ${instance.status} (pid ${instance.pid}, ${count(instance.restarts, 'restart')})`);
-  const lines = [`pm2 app ${app} ${what}${states.length > 0 ? `: ${states.join('; ')}` : ''}`, `last lines of pm2 logs ${app}:`, await pm2.logs(app)];
+  const lines = [`pm2 app ${app} ${what}${states.length > 0 ? `: ${states.join('; ')}` : ''}`, await pm2.logsSince(logs.marks.get(app) ?? new Map(), logs.restartedAt)];
   return new Error(lines.join('\n'));
 }

@@ -14,8 +14,10 @@ export default defineHook('restart', async ({ctx}) => {
   const {units, settleSeconds = DEFAULT_SETTLE_SECONDS} = provider.settingsOf(ctx);
   const before = await checkInstalled(ctx, units);
   await clearStartLimit(ctx, units);
-  await restart(ctx, units);
-  const settled = await settle(ctx, before, settleSeconds * 1000);
+  // Taken before the restart: the failure shows only the journal lines from here on.
+  const restartedAt = new Date();
+  await restart(ctx, units, restartedAt);
+  const settled = await settle(ctx, before, settleSeconds * 1000, restartedAt);
   for (const state of settled) ctx.say(`${state.id} is active (main pid ${state.mainPid}) and stayed up for ${settleSeconds} s`);
 });
 
@@ -44,7 +46,7 @@ async function clearStartLimit(ctx: HookContext, units: string[]): Promise<void>
   if (result.code !== 0) ctx.log.warn({stderr: result.stderr.trim()}, 'systemctl reset-failed failed; restarting anyway');
 }
 
-async function restart(ctx: HookContext, units: string[]): Promise<void> {
+async function restart(ctx: HookContext, units: string[], restartedAt: Date): Promise<void> {
   ctx.say(`systemctl restart ${units.join(' ')}`);
   const result = await ctx.exec('systemctl', ['restart', '--', ...units]);
   if (result.code === 0) return;
@@ -53,7 +55,7 @@ async function restart(ctx: HookContext, units: string[]): Promise<void> {
   throw new Error(
     [
       `systemctl restart ${units.join(' ')} failed (exit ${result.code}): ${firstLine(result.stderr) || firstLine(result.stdout)}`,
-      ...(await Promise.all((notActive.length > 0 ? notActive : states).map((state) => unitReport(ctx, state, `${state.id} did not start`)))),
+      ...(await Promise.all((notActive.length > 0 ? notActive : states).map((state) => unitReport(ctx, state, `${state.id} did not start`, restartedAt)))),
     ].join('\n'),
   );
 }
@@ -62,7 +64,7 @@ async function restart(ctx: HookContext, units: string[]): Promise<void> {
  * Polls `systemctl show` until every unit has been active, with the same main process and no
  * automatic restart, for `settleMs`. Bounded by the hook's timeout through ctx.signal.
  */
-async function settle(ctx: HookContext, before: UnitState[], settleMs: number): Promise<UnitState[]> {
+async function settle(ctx: HookContext, before: UnitState[], settleMs: number, restartedAt: Date): Promise<UnitState[]> {
   const judges = before.map((state) => unitJudge(state.nRestarts));
   return settleService(ctx, {
     observe: () => showUnits(ctx, before.map((state) => state.unit)),
@@ -71,17 +73,17 @@ async function settle(ctx: HookContext, before: UnitState[], settleMs: number): 
     pollMs: POLL_MS,
     explain: async (failure) => {
       const culprit = failure.state.find((state) => state.id === failure.culprit)!;
-      return new Error(await unitReport(ctx, culprit, `${culprit.id} did not stay up: ${failure.why}`));
+      return new Error(await unitReport(ctx, culprit, `${culprit.id} did not stay up: ${failure.why}`, restartedAt));
     },
   });
 }
 
-/** What went wrong with the unit, its state, and its last journal lines. */
-async function unitReport(ctx: HookContext, state: UnitState, headline: string): Promise<string> {
+/** What went wrong with the unit, its state, and its journal lines since the restart. */
+async function unitReport(ctx: HookContext, state: UnitState, headline: string, restartedAt: Date): Promise<string> {
   return [
     headline,
     `state: ${describeState(state)}`,
-    await journalExcerpt(ctx, state.id),
+    await journalExcerpt(ctx, state.id, restartedAt),
   ].join('\n');
 }
 
