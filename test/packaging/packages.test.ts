@@ -220,7 +220,8 @@ describe.skipIf(missing !== false)(`parako as shipped${missing === false ? '' : 
 
       await container.sh(`dpkg -i /artifacts/parako_${VERSION}_amd64.deb`);
       expect(await container.sh('readlink -f /usr/bin/parako; stat -c "%a %U:%G" /var/lib/parako; ls /usr/share/parako/systemd')).toBe(
-        '/usr/lib/parako/bin/parako\n700 root:root\nparako-id.service\n',
+        // The app's unit template, and the pair parako schedule installs.
+        '/usr/lib/parako/bin/parako\n700 root:root\nparako-id.service\nparako-update.service\nparako-update.timer\n',
       );
       const parako = async (args: string[]): Promise<CliResult> => {
         const result = await container.exec(['parako', ...args, '--dir', '/opt/parako-id'], {env: {...FAST_ENV, NO_COLOR: '1'}, timeoutMs: 120_000});
