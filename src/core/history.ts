@@ -98,8 +98,7 @@ export function badMarks(history: HistoryEntry[]): Map<string, BadMark> {
     if (entry.operation === 'update' && entry.outcome === 'unhealthy' && entry.from !== null) mark('stayed unhealthy');
     // Killed during its automatic rollback: the health check had already failed.
     if (entry.operation === 'update' && entry.outcome === 'interrupted' && entry.phase === 'rollback') mark('was interrupted while rolling back');
-    const ranHealthy = (entry.operation === 'update' && (entry.outcome === 'updated' || entry.outcome === 'installed')) || (entry.operation === 'rollback' && entry.outcome === 'rolled-back');
-    if (ranHealthy || (entry.operation === 'clear-bad' && entry.outcome === 'cleared')) bad.delete(entry.to);
+    if (ranHealthy(entry) || (entry.operation === 'clear-bad' && entry.outcome === 'cleared')) bad.delete(entry.to);
   }
   return bad;
 }
@@ -120,6 +119,11 @@ export async function clearBadMark(layout: Layout, asked: string): Promise<strin
     at: new Date().toISOString(), operation: 'clear-bad', from: null, to: version, outcome: 'cleared', code: 0, migrationRan: false, backup: null, durationMs: 0, message,
   });
   return message;
+}
+
+/** A run that left `to` current and healthy: an update that installed it, or a rollback to it. */
+function ranHealthy(entry: HistoryEntry): boolean {
+  return (entry.operation === 'update' && (entry.outcome === 'updated' || entry.outcome === 'installed')) || (entry.operation === 'rollback' && entry.outcome === 'rolled-back');
 }
 
 /** The versions of badMarks. */
@@ -147,8 +151,7 @@ export function lastKnownGood(history: HistoryEntry[]): string | undefined {
   const bad = badVersions(history);
   for (let index = history.length - 1; index >= 0; index--) {
     const entry = history[index]!;
-    const ranHealthy = (entry.operation === 'update' && (entry.outcome === 'updated' || entry.outcome === 'installed')) || (entry.operation === 'rollback' && entry.outcome === 'rolled-back');
-    if (ranHealthy && entry.to !== null && !bad.has(entry.to)) return entry.to;
+    if (ranHealthy(entry) && entry.to !== null && !bad.has(entry.to)) return entry.to;
   }
   return undefined;
 }

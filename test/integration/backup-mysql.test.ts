@@ -14,10 +14,10 @@ import pino from 'pino';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {execCommand} from '../../src/core/exec.js';
-import {repoRoot, runParako} from '../fixtures/cli.js';
+import {repoRoot} from '../fixtures/cli.js';
 import {type MariadbServer, mariadbMissing, startMariadb} from '../fixtures/mariadb.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
-import {currentTarget, exists, expectExit, history, jsonOf, parako, useSignedWorlds} from './helpers.js';
+import {currentTarget, exists, expectExit, history, linkUnlessBundled, parako, useSignedWorlds} from './helpers.js';
 
 const PLUGIN = '@parako/plugin-backup-mysql';
 const PLUGIN_ROOT = join(repoRoot, 'plugins', 'backup-mysql');
@@ -40,15 +40,6 @@ let dataDir: string;
 let world: SignedWorld;
 let databases = 0;
 
-/** A data dir whose package.json links plugins/backup-mysql, as `parako plugins link` would. */
-async function linkPlugin(dir: string): Promise<Record<string, string>> {
-  const bundled = jsonOf(await runParako(['hooks', '--json']));
-  const preSwap = (bundled.hooks as Record<string, Array<{plugin: string}>>)['pre-swap'] ?? [];
-  if (preSwap.some((hook) => hook.plugin === PLUGIN)) return {};
-  await mkdir(dir, {recursive: true});
-  await writeFile(join(dir, 'package.json'), JSON.stringify({private: true, oclif: {schema: 1, plugins: [{type: 'link', name: PLUGIN, root: PLUGIN_ROOT}]}}));
-  return {PARAKO_DATA_DIR: dir};
-}
 
 /** SQL's single-quoted string literal. */
 function sqlString(text: string): string {
@@ -104,7 +95,7 @@ async function loggedDumpArgs(): Promise<string[]> {
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'parako-mysql-plugin-'));
-  cliEnv = await linkPlugin(join(dataDir, 'oclif-data'));
+  cliEnv = await linkUnlessBundled(PLUGIN, PLUGIN_ROOT, join(dataDir, 'oclif-data'));
 });
 afterAll(async () => {
   await rm(dataDir, {recursive: true, force: true});

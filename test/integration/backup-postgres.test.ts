@@ -6,7 +6,7 @@
  *
  * The plugin is linked through a data-dir `link` entry unless the CLI already bundles it.
  */
-import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises';
+import {readdir, readFile, stat} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import pino from 'pino';
@@ -14,10 +14,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {execCommand} from '../../src/core/exec.js';
 import {formatSize} from '../../src/sdk/text.js';
-import {repoRoot, runParako} from '../fixtures/cli.js';
+import {repoRoot} from '../fixtures/cli.js';
 import {type PostgresCluster, postgresMissing, startPostgres} from '../fixtures/postgres.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
-import {currentTarget, exists, expectExit, history, jsonOf, parako, useSignedWorlds} from './helpers.js';
+import {currentTarget, exists, expectExit, history, jsonOf, linkUnlessBundled, parako, useSignedWorlds} from './helpers.js';
 
 const PLUGIN = '@parako/plugin-backup-postgres';
 const PLUGIN_ROOT = join(repoRoot, 'plugins', 'backup-postgres');
@@ -35,15 +35,6 @@ let cliEnv: Record<string, string>;
 let world: SignedWorld;
 let databases = 0;
 
-/** A data dir whose package.json links plugins/backup-postgres, as `parako plugins link` would. */
-async function linkPlugin(dir: string): Promise<Record<string, string>> {
-  const bundled = jsonOf(await runParako(['hooks', '--json']));
-  const preSwap = (bundled.hooks as Record<string, Array<{plugin: string}>>)['pre-swap'] ?? [];
-  if (preSwap.some((hook) => hook.plugin === PLUGIN)) return {};
-  await mkdir(dir, {recursive: true});
-  await writeFile(join(dir, 'package.json'), JSON.stringify({private: true, oclif: {schema: 1, plugins: [{type: 'link', name: PLUGIN, root: PLUGIN_ROOT}]}}));
-  return {PARAKO_DATA_DIR: dir};
-}
 
 /** A new database with a table of three rows, as the app left it before the upgrade. */
 async function shopDatabase(owner = 'postgres'): Promise<string> {
@@ -82,7 +73,7 @@ function rows(database: string): Promise<string> {
 describe.skipIf(missing !== false)(`PostgreSQL backups${missing ? ` (skipped: ${missing})` : ''}`, () => {
   beforeAll(async () => {
     cluster = await startPostgres();
-    cliEnv = {...cluster.env, ...(await linkPlugin(join(cluster.socketDir, 'oclif-data')))};
+    cliEnv = {...cluster.env, ...(await linkUnlessBundled(PLUGIN, PLUGIN_ROOT, join(cluster.socketDir, 'oclif-data')))};
   });
   afterAll(async () => {
     await cluster?.stop();

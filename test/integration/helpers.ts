@@ -2,7 +2,7 @@
  * Shared by the integration tests: run the built CLI against a world's install dir, and read
  * what an operator would look at afterwards (where `current` points, which release dirs exist).
  */
-import {access, cp, readdir, readFile, readlink} from 'node:fs/promises';
+import {access, cp, mkdir, readdir, readFile, readlink, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {afterAll, afterEach, beforeAll, expect} from 'vitest';
@@ -186,4 +186,18 @@ export async function history(world: World): Promise<Array<Record<string, unknow
 export async function cloneInstall(template: World, world: World, config: Record<string, unknown> = {}): Promise<void> {
   await cp(template.dir, world.dir, {recursive: true, preserveTimestamps: true, verbatimSymlinks: true});
   await world.writeConfig(config);
+}
+
+/**
+ * A data dir whose package.json links the first-party plugin at `root`, as `parako plugins
+ * link` would, for a build that does not bundle it; `{}` when the running parako already
+ * bundles it (its pre-swap hook is listed).
+ */
+export async function linkUnlessBundled(plugin: string, root: string, dir: string): Promise<Record<string, string>> {
+  const bundled = jsonOf(await runParako(['hooks', '--json']));
+  const preSwap = (bundled.hooks as Record<string, Array<{plugin: string}>>)['pre-swap'] ?? [];
+  if (preSwap.some((hook) => hook.plugin === plugin)) return {};
+  await mkdir(dir, {recursive: true});
+  await writeFile(join(dir, 'package.json'), JSON.stringify({private: true, oclif: {schema: 1, plugins: [{type: 'link', name: plugin, root}]}}));
+  return {PARAKO_DATA_DIR: dir};
 }

@@ -21,7 +21,7 @@ import {afterEach, describe, expect, it} from 'vitest';
 
 import {execCommand, type ExecResult, lookupUser} from '../../src/core/exec.js';
 import {appRelease, freePort} from '../fixtures/app.js';
-import {repoRoot} from '../fixtures/cli.js';
+import {type CliResult, repoRoot} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {TEST_USER, testUserMissing} from '../fixtures/test-user.js';
 import {currentTarget, exists, expectExit, explain, history, jsonOf, parako, useSignedWorlds} from './helpers.js';
@@ -267,9 +267,7 @@ describe.skipIf(pm2Missing !== false)(`pm2 supervisor${pm2Missing ? ` (skipped: 
     await world.publish(appRelease('1.1.0', {app: world.app, broken: 'crash'}));
     const result = await parako(world, ['update'], {env: CLI_ENV, timeoutMs: 90_000});
     expectExit(result, 7);
-    const said = result.stdout + result.stderr;
-    expect(said, explain(result)).toMatch(/\nlog lines since the restart at \d\d:\d\d:\d\d \(read from where pm2's log files ended before it\):\n/);
-    expect(said).toContain('demo-app v1.1.0 cannot start');
+    const said = expectExcerptSinceRestart(result);
     expect(said).not.toContain('demo-app v1.0.0 listening on port');
     expect(await currentTarget(world)).toBe('releases/v1.0.0');
   });
@@ -313,9 +311,7 @@ describe.skipIf(pm2Missing !== false)(`pm2 supervisor${pm2Missing ? ` (skipped: 
     await world.publish(appRelease('1.1.0', {app: world.app, broken: 'crash'}));
     const result = await parako(world, ['update'], {env: CLI_ENV, timeoutMs: 90_000});
     expectExit(result, 7);
-    const said = result.stdout + result.stderr;
-    expect(said, explain(result)).toMatch(/\nlog lines since the restart at \d\d:\d\d:\d\d \(read from where pm2's log files ended before it\):\n/);
-    expect(said).toContain('demo-app v1.1.0 cannot start');
+    const said = expectExcerptSinceRestart(result);
     expect(said).not.toContain('could not be read');
     expect(said).not.toContain('demo-app v1.0.0 listening on port');
   });
@@ -375,4 +371,12 @@ function tally(answers: HealthAnswer[]): {total: number; failed: number; version
 async function uidOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+}
+
+/** The failure's pm2 excerpt: headed as lines since the restart, and holding the new release's crash. Returns all it printed. */
+function expectExcerptSinceRestart(result: CliResult): string {
+  const said = result.stdout + result.stderr;
+  expect(said, explain(result)).toMatch(/\nlog lines since the restart at \d\d:\d\d:\d\d \(read from where pm2's log files ended before it\):\n/);
+  expect(said).toContain('demo-app v1.1.0 cannot start');
+  return said;
 }
