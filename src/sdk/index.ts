@@ -59,6 +59,7 @@ export {
   waitUntilEachSettled,
   waitUntilSettled,
 } from './settle.js';
+export {type AcceptTarget, acceptTargetOf, type Accepted, type AcceptingOptions, NotAccepting, waitUntilAccepting} from './accepting.js';
 export {formatSize, maskUrl, outputTail, redact, shellQuote} from './text.js';
 
 /** The SDK's version: its major changes only with a change that breaks plugins (CHANGELOG.md). */

@@ -10,7 +10,9 @@
 import {setTimeout as sleep} from 'node:timers/promises';
 import {isDeepStrictEqual} from 'node:util';
 
-import type {PluginLogger} from './contract.js';
+import {acceptTargetOf, describeTarget, NotAccepting, waitUntilAccepting} from './accepting.js';
+import type {HostSettings, PluginLogger} from './contract.js';
+import {PluginError} from './errors.js';
 
 /** One look at the service, judged. */
 export type Judgement =
@@ -144,18 +146,43 @@ export type Blamed<S> = NotSettled<S> & {culprit: string; failed: boolean};
 export interface ServiceSettleOptions<S> extends Omit<EachSettleOptions<S>, 'signal' | 'log'> {
   /** The error the operator reads when the service did not settle: the plugin's report on `failure.culprit`. */
   explain(failure: Blamed<S>): Error | Promise<Error>;
+  /**
+   * false: the restart is done once settled, without waiting for health.url's address to
+   * accept connections (a service that serves nothing there).
+   */
+  accepting?: boolean;
 }
 
 /**
  * What a supervisor plugin's restart hook calls: waitUntilEachSettled bounded by the hook (its
  * signal, so the hook's timeout ends the wait, and its log), and, when the service does not
  * settle, the plugin's own explanation of the culprit thrown instead of the bare NotSettled.
+ * Once settled, it waits until health.url's address accepts connections again (accepting.ts),
+ * for at most health.timeoutSeconds, so the restart ends when the new process answers and a
+ * rollback's restart takes the same path.
  */
-export async function settleService<S>(ctx: {signal: AbortSignal; log: PluginLogger}, options: ServiceSettleOptions<S>): Promise<S> {
+export async function settleService<S>(
+  ctx: {signal: AbortSignal; log: PluginLogger; config?: Pick<HostSettings, 'health'>},
+  options: ServiceSettleOptions<S>,
+): Promise<S> {
+  let state: S;
   try {
-    return await waitUntilEachSettled({...options, signal: ctx.signal, log: ctx.log});
+    state = await waitUntilEachSettled({...options, signal: ctx.signal, log: ctx.log});
   } catch (error) {
     if (!(error instanceof NotSettled)) throw error;
     throw await options.explain(error as Blamed<S>);
   }
+  const health = ctx.config?.health;
+  const target = health === undefined || options.accepting === false ? undefined : acceptTargetOf(health.url);
+  if (target === undefined) return state;
+  try {
+    const accepted = await waitUntilAccepting(target, {timeoutMs: health!.timeoutSeconds * 1000, signal: ctx.signal});
+    ctx.log.info({address: describeTarget(target), waitedMs: accepted.waitedMs, attempts: accepted.attempts}, 'the service accepts connections');
+  } catch (error) {
+    if (!(error instanceof NotAccepting)) throw error;
+    throw new PluginError(`the service is up but ${error.message}`, {
+      next: `make the app listen on ${describeTarget(target)}, or correct health.url in parako.json to the address it listens on`,
+    });
+  }
+  return state;
 }

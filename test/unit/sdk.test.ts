@@ -4,11 +4,16 @@
  * the text helpers that keep secrets out of messages, and what a plugin's own tests use
  * (testContext, validateSettings).
  */
+import {createServer, type Server} from 'node:http';
+import {createServer as createTcpServer} from 'node:net';
+import type {AddressInfo} from 'node:net';
+
 import {describe, expect, it} from 'vitest';
 import {z} from 'zod';
 
 import type {HookContext} from '../../src/sdk/contract.js';
 import {defineProvider, validateSettings} from '../../src/sdk/provider.js';
+import {acceptTargetOf, NotAccepting, waitUntilAccepting} from '../../src/sdk/accepting.js';
 import {judgeEach, type Judgement, NotSettled, settleService, waitUntilEachSettled, waitUntilSettled} from '../../src/sdk/settle.js';
 import {testContext} from '../../src/sdk/testing.js';
 import {maskUrl, outputTail, redact, shellQuote} from '../../src/sdk/text.js';
@@ -122,6 +127,99 @@ describe('settleService', () => {
     setTimeout(() => timeout.abort(new Error('restart hook timed out after 0.03 s')), 30);
     const service = items([{web: {kind: 'waiting'}}]);
     await expect(settleService(ctx, {...service, settleMs: 20, pollMs: 5, explain: () => new Error('not this')})).rejects.toThrow('restart hook timed out after 0.03 s');
+  });
+});
+
+/** An HTTP server on a free 127.0.0.1 port answering `status`; closed by the caller. */
+async function httpServer(status: number): Promise<{server: Server; url: string}> {
+  const server = createServer((_req, res) => res.writeHead(status).end('x'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`};
+}
+
+/** A port nothing listens on right now. */
+async function closedPort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const {port} = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('waitUntilAccepting', () => {
+  const signal = new AbortController().signal;
+
+  it('reads the address from health.url: default ports, IPv6 brackets, no credentials', () => {
+    expect(acceptTargetOf('http://user:secret@localhost/health?deep=1')).toEqual({protocol: 'http:', host: 'localhost', port: 80, path: '/health?deep=1'});
+    expect(acceptTargetOf('https://[::1]:8443/')).toEqual({protocol: 'https:', host: '::1', port: 8443, path: '/'});
+    expect(acceptTargetOf('ftp://x/')).toBeUndefined();
+  });
+
+  it('is done at the first HTTP answer, whatever its status (health is judged after)', async () => {
+    const {server, url} = await httpServer(503);
+    try {
+      expect(await waitUntilAccepting(acceptTargetOf(url)!, {timeoutMs: 2000, signal})).toMatchObject({attempts: 1});
+    } finally {
+      server.close();
+    }
+  });
+
+  it('waits while the port refuses, and is done once the service listens on it', async () => {
+    const port = await closedPort();
+    const server = createServer((_req, res) => res.end('ok'));
+    setTimeout(() => server.listen(port, '127.0.0.1'), 300);
+    try {
+      const accepted = await waitUntilAccepting(acceptTargetOf(`http://127.0.0.1:${port}/health`)!, {timeoutMs: 5000, pollMs: 20, signal});
+      expect(accepted.attempts).toBeGreaterThan(1);
+      expect(accepted.waitedMs).toBeGreaterThanOrEqual(250);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('gives up after its timeout, saying where and what the last attempt got', async () => {
+    const port = await closedPort();
+    const failure = await waitUntilAccepting(acceptTargetOf(`http://127.0.0.1:${port}/`)!, {timeoutMs: 200, pollMs: 20, signal}).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(NotAccepting);
+    expect((failure as Error).message).toMatch(new RegExp(`^it accepts no connections on 127\\.0\\.0\\.1:${port} after 0\\.[1-3] s \\(last attempt: connection refused\\)$`));
+  });
+
+  it('does not take a connection that is accepted and dropped (a proxy with nothing behind it) for an answer', async () => {
+    const proxy = createTcpServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const target = acceptTargetOf(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`)!;
+      await expect(waitUntilAccepting(target, {timeoutMs: 200, pollMs: 20, signal})).rejects.toThrow(/accepts no connections .*\(last attempt: (connection reset|socket hang up)\)/);
+    } finally {
+      proxy.close();
+    }
+  });
+});
+
+describe('settleService waits for health.url to accept connections', () => {
+  const settled = {observe: async () => 1, judgeItems: () => new Map([['web', {kind: 'up', identity: 'pid 7'} as Judgement]]), settleMs: 10, pollMs: 5, explain: () => new Error('not called')};
+
+  it('returns once the settled service answers, and logs how long that took', async () => {
+    const {server, url} = await httpServer(200);
+    try {
+      const {ctx, logged} = testContext('restart', {config: {app: 'demo-app', keepReleases: 3, health: {url, timeoutSeconds: 2}}});
+      await settleService(ctx, settled);
+      expect(logged.find((line) => line.message === 'the service accepts connections')?.fields).toMatchObject({address: expect.stringMatching(/^127\.0\.0\.1:\d+$/), attempts: 1});
+    } finally {
+      server.close();
+    }
+  });
+
+  it('fails the restart with what to do when nothing accepts within health.timeoutSeconds; accepting: false skips the wait', async () => {
+    const port = await closedPort();
+    const {ctx} = testContext('restart', {config: {app: 'demo-app', keepReleases: 3, health: {url: `http://127.0.0.1:${port}/health`, timeoutSeconds: 0.3}}});
+    const failure = await settleService(ctx, settled).catch((error: unknown) => error);
+    expect(failure).toMatchObject({
+      name: 'PluginError',
+      message: expect.stringMatching(new RegExp(`^the service is up but it accepts no connections on 127\\.0\\.0\\.1:${port} after 0\\.\\d s \\(last attempt: connection refused\\)$`)),
+      next: `make the app listen on 127.0.0.1:${port}, or correct health.url in parako.json to the address it listens on`,
+    });
+    expect(await settleService(ctx, {...settled, accepting: false})).toBe(1);
   });
 });
 
