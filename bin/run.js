@@ -22,6 +22,14 @@ if (printsVersionOnly(args)) {
   process.exit(0);
 }
 
+// `parako status` in its plain forms, without oclif, where oclif would load nothing that could
+// add to it: the same test as --version's (src/cli/fast-status.ts).
+if (args[0] === 'status' && noPluginCode()) {
+  const {parseStatusArgs, runStatus} = await import('../dist/cli/fast-status.js');
+  const parsed = parseStatusArgs(args.slice(1), process.env);
+  if (parsed !== undefined) process.exit(await runStatus(parsed));
+}
+
 const {execute, settings} = await import('@oclif/core');
 
 // Plugins import {defineHook} from 'parako' without a copy of their own: they get this
@@ -111,10 +119,14 @@ function storeReadable(dataDir) {
  */
 function printsVersionOnly(args) {
   const versionFlags = new Set(['--version', ...(pjson.oclif?.additionalVersionFlags ?? [])]);
-  if (!versionFlags.has(args[0])) return false;
-  if (existsSync(storeFile) || process.env.PARAKO_UNCHECKED_PLUGINS !== undefined || process.env.DEBUG !== undefined) return false;
+  if (!versionFlags.has(args[0]) || !noPluginCode()) return false;
   if (platform() !== 'linux' || arch() === 'ia32') return false;
   return !mayBeWsl();
+}
+
+/** No plugin store and no unchecked plugins: oclif would run no plugin's oclif hook. Nor DEBUG (oclif's debug lines). */
+function noPluginCode() {
+  return !existsSync(storeFile) && process.env.PARAKO_UNCHECKED_PLUGINS === undefined && process.env.DEBUG === undefined;
 }
 
 function mayBeWsl() {

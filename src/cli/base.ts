@@ -4,11 +4,12 @@ import {join} from 'node:path';
 import {Command, Flags, type Interfaces} from '@oclif/core';
 
 import type {HostConfig} from '../core/config.js';
-import {exitCodeOf, messageOf, ParakoError, UsageError} from '../core/errors.js';
+import {messageOf, UsageError} from '../core/errors.js';
 import {DEFAULT_DIR, Layout, refuseSourceInstall} from '../core/layout.js';
 import {createLogger, LOG_LEVELS, type Logger, type LogLevel} from '../core/logger.js';
 import type {OperationEnv, OperationResult} from '../core/operation.js';
 import type {HookRunner} from '../hooks/runner.js';
+import {errorResult} from './error-result.js';
 import {printResult} from './print-result.js';
 import {resolvePluginImports} from './plugin-imports.js';
 import {Terminal, writeText} from './terminal.js';
@@ -50,7 +51,7 @@ export abstract class ParakoCommand extends Command {
     try {
       result = await this.execute();
     } catch (error) {
-      result = this.errorResult(error);
+      result = errorResult(error);
     }
     printResult(result, this.json);
     process.exitCode = result.code;
@@ -119,23 +120,6 @@ export abstract class ParakoCommand extends Command {
     });
     await runner.prepare(configFile);
     return runner;
-  }
-
-  private errorResult(error: unknown): OperationResult {
-    const code = exitCodeOf(error);
-    if (!(error instanceof ParakoError)) {
-      // Unexpected: keep the stack for the log, say what is known to the operator.
-      writeText(process.stderr, `${error instanceof Error && error.stack ? error.stack : String(error)}\n`);
-    }
-    return {
-      code,
-      outcome: 'failed',
-      message: messageOf(error),
-      from: null,
-      to: null,
-      reason: error instanceof ParakoError ? error.reason : 'unexpected',
-      next: error instanceof ParakoError ? error.next : 'this is a bug or an unexpected condition: see .parako/parako.log; the install dir is unchanged or is recovered by the next run',
-    };
   }
 
   /** First SIGINT/SIGTERM: stop before the swap; after it the operation finishes. A second one exits. */

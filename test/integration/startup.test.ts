@@ -1,7 +1,8 @@
 /**
  * Fast start (issue #14, docs/performance.md "Start-up"): the commands an operator types to
  * look around (`--version`, `status`, `hooks`) load no Sigstore, HTTP client, tar or logger
- * code; those are imported by the phases that need them. Checked by the modules a real CLI
+ * code; those are imported by the phases that need them. `--version` and plain `status` do not
+ * load oclif either (bin/run.js, src/cli/fast-status.ts), and print what oclif's path prints. Checked by the modules a real CLI
  * process loads (test/fixtures/module-trace.mjs), not by a timing.
  */
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
@@ -60,16 +61,33 @@ describe('start-up loads only what the command uses', () => {
     expect(result.stdout).toMatch(/^parako\/\d+\.\d+\.\d+\S* linux-\S+ node-v\d+\.\d+\.\d+\n$/);
   });
 
-  it('parako status loads no heavy package', async () => {
-    const {result, packages} = await traced(['status', '--dir', dir]);
-    expectExit(result, 0);
-    expect(heavyIn(packages)).toEqual([]);
+  it('parako status loads neither oclif nor any heavy package, and prints what the oclif command prints', async () => {
+    for (const args of [['status', '--dir', dir], ['status', `--dir=${dir}`, '--json', '--log-level', 'info']]) {
+      const {result, packages} = await traced(args);
+      expectExit(result, 0);
+      expect(heavyIn(packages)).toEqual([]);
+      expect(packages.has('@oclif/core')).toBe(false);
+      // PARAKO_UNCHECKED_PLUGINS sends status through oclif, as a plugin store does.
+      const viaOclif = await traced(args, {PARAKO_UNCHECKED_PLUGINS: '1'});
+      expectExit(viaOclif.result, 0);
+      expect(viaOclif.packages.has('@oclif/core')).toBe(true);
+      expect(result.stdout).toBe(viaOclif.result.stdout);
+      expect(result.stdout).toContain(dir);
+    }
   });
 
-  it('parako status --json loads no heavy package', async () => {
-    const {result, packages} = await traced(['status', '--dir', dir, '--json']);
-    expectExit(result, 0);
-    expect(heavyIn(packages)).toEqual([]);
+  it('parako status with arguments the fast path does not take goes through oclif, with its help and its usage errors', async () => {
+    const help = await traced(['status', '--help']);
+    expectExit(help.result, 0);
+    expect(help.packages.has('@oclif/core')).toBe(true);
+    expect(help.result.stdout).toContain('USAGE');
+    const unknown = await traced(['status', '--dir', dir, '--colour']);
+    expectExit(unknown.result, 2);
+    expect(unknown.packages.has('@oclif/core')).toBe(true);
+    expect(unknown.result.stderr).toContain('--colour');
+    const badLevel = await traced(['status', '--log-level', 'loud']);
+    expectExit(badLevel.result, 2);
+    expect(badLevel.packages.has('@oclif/core')).toBe(true);
   });
 
   it('parako hooks loads no heavy package, with and without a parako.json', async () => {
@@ -99,13 +117,13 @@ describe('start-up loads only what the command uses', () => {
 const pjson = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {oclif: {plugins: string[]; hooks?: Record<string, unknown>}};
 
 describe('what the --version shortcut and the deferred plugin resolver rely on', () => {
-  it('no bundled plugin has an oclif init or finally hook, which oclif would run even for --version', async () => {
+  it('no bundled plugin has an oclif init, prerun, postrun or finally hook, which oclif would run for --version or status', async () => {
     const declared: Record<string, string[]> = {parako: Object.keys(pjson.oclif.hooks ?? {})};
     for (const name of pjson.oclif.plugins) {
       const plugin = JSON.parse(await readFile(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')) as {oclif?: {hooks?: Record<string, unknown>}};
       declared[name] = Object.keys(plugin.oclif?.hooks ?? {});
     }
-    for (const [name, hooks] of Object.entries(declared)) expect({name, hooks: hooks.filter((hook) => hook === 'init' || hook === 'finally')}).toEqual({name, hooks: []});
+    for (const [name, hooks] of Object.entries(declared)) expect({name, hooks: hooks.filter((hook) => ['init', 'prerun', 'postrun', 'finally'].includes(hook))}).toEqual({name, hooks: []});
   });
 
   it("bundled parako plugins bring only hook points and providers, which parako's hook runner loads", async () => {
