@@ -3,13 +3,14 @@ import {closeSync, createReadStream, openSync, readSync} from 'node:fs';
 import {chmod, lstat, mkdir, readdir, readlink, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
 import {performance} from 'node:perf_hooks';
-import {Parser, type ReadEntry, UnpackSync} from 'tar';
+import {Parser, type ReadEntry} from 'tar';
 
 import {DiskFullError, InterruptedError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
 import {fsyncDir, syncTree, type TreeFlush} from './fsync.js';
 import {type Layout, type ReleaseSize, STAGING_PREFIX, releaseDirName} from './layout.js';
 import type {Logger} from './logger.js';
 import {checkManifestBinding, checkSameManifest, type ReleaseManifest, readManifestFromDir, releasePath} from './release-manifest.js';
+import {ReleaseWriter} from './release-writer.js';
 import {pauseForTests} from './test-pause.js';
 
 export interface StageLimits {
@@ -149,41 +150,47 @@ const SLICE_SIZE = 4 * 1024;
 const LOOK_EVERY_MS = 20;
 
 /**
- * node-tar's synchronous unpacker, fed from the artifact in SLICE_SIZE pieces. On a release of
- * many small files it is 3–5x faster than the asynchronous one (docs/performance.md): each file
- * costs a few direct syscalls instead of a dozen round trips through libuv's thread pool. Each
- * slice is unpacked synchronously; every LOOK_EVERY_MS the event loop gets a turn, so a
- * SIGINT/SIGTERM is seen and acted on (`stopIfSignalled`) within a fraction of a second.
+ * node-tar's parser, fed from the artifact in SLICE_SIZE pieces, each entry checked by the
+ * rules and written by ReleaseWriter (release-writer.ts): synchronous writes, a few direct
+ * syscalls per file instead of a dozen round trips through libuv's thread pool, and no
+ * directory made twice (docs/performance.md). Each slice is parsed synchronously; every
+ * LOOK_EVERY_MS the event loop gets a turn, so a SIGINT/SIGTERM is seen and acted on
+ * (`stopIfSignalled`) within a fraction of a second.
  */
 async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<ReleaseSize> {
   const rules = new EntryRules(limits);
   let refusal: UnsafeArchiveError | undefined;
   let failure: unknown;
   let pauseAfterSlice = false;
-  const unpack = new UnpackSync({
-    cwd,
+  const writer = new ReleaseWriter(cwd, (error) => {
+    failure ??= error;
+  });
+  const parser = new Parser({
     strict: true,
-    preserveOwner: false,
-    // Parents the archive does not list; the entries' own modes are set in the filter.
-    dmode: 0o755,
-    // Entries whose parent is a symlink are refused below; node-tar's own check is the backstop.
-    unlink: false,
-    filter: (path: string, entry: ReadEntry | unknown) => {
-      if (refusal !== undefined) return false;
-      const item = entry as ReadEntry;
-      const why = rules.problem(path, item);
+    onReadEntry: (entry: ReadEntry) => {
+      if (refusal !== undefined || failure !== undefined) {
+        entry.resume();
+        return;
+      }
+      const why = rules.problem(entry.path, entry);
       if (why !== undefined) {
         refusal = unsafe(why);
-        unpack.abort(refusal);
-        return false;
+        entry.resume();
+        parser.abort(refusal);
+        return;
       }
-      item.mode = installedMode(item);
+      try {
+        writer.write(entry, installedMode(entry));
+      } catch (error) {
+        failure ??= error;
+        entry.resume();
+        return;
+      }
       if (rules.count === 3) pauseAfterSlice = true;
-      return true;
     },
   });
   // strict turns every warning into an 'error' event; the first one decides.
-  unpack.on('error', (error: unknown) => {
+  parser.on('error', (error: unknown) => {
     failure ??= error;
   });
   const fd = openSync(artifact, 'r');
@@ -195,18 +202,18 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits,
       const chunk = Buffer.allocUnsafe(READ_SIZE);
       const read = readSync(fd, chunk, 0, READ_SIZE, null);
       if (read === 0) {
-        withReleaseUmask(() => unpack.end());
+        withReleaseUmask(() => parser.end());
         ended = true;
       }
       for (let offset = 0; offset < read && refusal === undefined && failure === undefined; offset += SLICE_SIZE) {
-        withReleaseUmask(() => unpack.write(chunk.subarray(offset, Math.min(offset + SLICE_SIZE, read))));
+        withReleaseUmask(() => parser.write(chunk.subarray(offset, Math.min(offset + SLICE_SIZE, read))));
         if (pauseAfterSlice) {
           pauseAfterSlice = false;
           await pauseForTests('mid-extract');
         }
         if (performance.now() - lastLook >= LOOK_EVERY_MS) {
           await yieldToEventLoop(); // the CLI's signal handler runs here
-          // A file cut off here stays open until the process exits, moments later.
+          // A file cut off here is closed by writer.close() below.
           stopIfSignalled();
           lastLook = performance.now();
         }
@@ -216,6 +223,7 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits,
     failure ??= error;
   } finally {
     closeSync(fd);
+    writer.close();
   }
   if (refusal !== undefined) throw refusal;
   if (failure !== undefined) throw classifyExtractError(failure);
@@ -233,7 +241,7 @@ function installedMode(entry: ReadEntry): number {
 }
 
 /**
- * Runs `write` (a synchronous unpack) with umask 022, so the modes of installedMode are the
+ * Runs `write` (a synchronous parse and write) with umask 022, so the modes of installedMode are the
  * modes on disk: root's umask neither widens them (umask 000) nor narrows them (027, 077).
  * Nothing else runs while `write` does, so no other file of this process is created under it.
  */

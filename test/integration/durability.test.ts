@@ -41,9 +41,9 @@ async function worldWithFiles(count: number): Promise<SignedWorld> {
 }
 
 /** `parako update` of the world under `strace -f -c`: the flush syscalls of parako and its children. */
-async function countedUpdate(world: SignedWorld, env: Record<string, string> = {}): Promise<FlushCount> {
+async function countedUpdate(world: SignedWorld, env: Record<string, string> = {}, syscalls?: readonly string[]): Promise<FlushCount> {
   const report = join(await scratchDir(), 'strace.txt');
-  const result = await runParako(straceFlushArgs(report, [process.execPath, join(repoRoot, 'bin', 'run.js'), 'update', '--dir', world.dir]), {
+  const result = await runParako(straceFlushArgs(report, [process.execPath, join(repoRoot, 'bin', 'run.js'), 'update', '--dir', world.dir], syscalls), {
     program: STRACE,
     env: {...FAST_ENV, ...env},
     timeoutMs: 120_000,
@@ -51,7 +51,7 @@ async function countedUpdate(world: SignedWorld, env: Record<string, string> = {
   expect(result.code, explain(result)).toBe(0);
   expect(await currentTarget(world)).toBe('releases/v1.0.0');
   expect(await currentVersionFile(world)).toBe('1.0.0');
-  return parseFlushCount(await readFile(report, 'utf8'));
+  return parseFlushCount(await readFile(report, 'utf8'), syscalls);
 }
 
 describe('a staged release is made durable with a handful of flushes', () => {
@@ -90,3 +90,17 @@ describe('a staged release is made durable with a handful of flushes', () => {
   });
 });
 
+/** The syscalls that look a path up or make one: what an extractor repeats per entry when it trusts nothing it made. */
+const PATH_SYSCALLS = ['openat', 'open', 'mkdir', 'mkdirat', 'statx', 'newfstatat', 'lstat', 'stat', 'access', 'faccessat', 'faccessat2'];
+
+describe('staging makes each directory once and each file with one open', () => {
+  it('900 more files cost one open each, and no mkdir or stat per file (node-tar\'s unpacker made 7 more)', async ({skip}) => {
+    if (STRACE === undefined) skip(STRACE_MISSING);
+    const small = await countedUpdate(await worldWithFiles(100), {}, PATH_SYSCALLS);
+    const large = await countedUpdate(await worldWithFiles(1000), {}, PATH_SYSCALLS);
+    // worldWithFiles puts 50 files in a directory: 18 more directories for the 900 more files.
+    const perFile = (large.total - small.total) / 900;
+    expect(perFile, `100 files: ${JSON.stringify(small.calls)}; 1,000 files: ${JSON.stringify(large.calls)}`).toBeLessThan(1.5);
+    expect((large.calls.openat ?? 0) - (small.calls.openat ?? 0)).toBeGreaterThanOrEqual(900);
+  });
+});

@@ -91,6 +91,39 @@ describe('staging a verified artifact', () => {
     });
   }
 
+  // release-writer.ts makes each directory once and remembers it; these are the orders and
+  // shapes that would trip a writer that trusted its memory more than the disk.
+  it('writes directories listed after their contents, implicit parents, hardlinks and mtimes as the archive has them', async () => {
+    const mtime = new Date('2024-05-06T07:08:09Z');
+    const staged = await stage([
+      manifest,
+      {path: 'a/b/c/file.js', content: 'deep', mtime},
+      {path: 'a/b', type: 'dir'},
+      {path: 'a', type: 'dir'},
+      {path: 'a/b/hard.js', type: 'hardlink', linkpath: 'a/b/c/file.js'},
+      {path: 'x/y/link', type: 'symlink', linkpath: '../../a/b/c/file.js'},
+      {path: 'empty.txt', content: ''},
+    ]);
+    const file = await stat(join(staged.path, 'a/b/c/file.js'));
+    expect(file.mtime.toISOString()).toBe(mtime.toISOString());
+    expect(file.nlink).toBe(2);
+    expect((await stat(join(staged.path, 'a/b/hard.js'))).ino).toBe(file.ino);
+    expect(await readlink(join(staged.path, 'x/y/link'))).toBe('../../a/b/c/file.js');
+    expect((await stat(join(staged.path, 'empty.txt'))).size).toBe(0);
+    for (const dir of ['a', 'a/b', 'a/b/c', 'x', 'x/y']) expect((await stat(join(staged.path, dir))).mode & 0o777).toBe(0o755);
+  });
+
+  it('refuses a file used as the parent of a later entry, and a later file at an implicit directory, installing nothing', async () => {
+    const parentIsFile = await stage([manifest, {path: 'f', content: 'x'}, {path: 'f/g.js', content: 'y'}]).catch((e: unknown) => e);
+    expect(parentIsFile).toBeInstanceOf(UnsafeArchiveError);
+    expect((parentIsFile as Error).message).toMatch(/^unsafe archive: f is in the archive both as a directory and as a file \(f\); nothing was installed$/);
+    expect(await releasesDirIsEmpty()).toBe(true);
+    const fileAtDir = await stage([manifest, {path: 'd/e.js', content: 'x'}, {path: 'd', content: 'y'}]).catch((e: unknown) => e);
+    expect(fileAtDir).toBeInstanceOf(UnsafeArchiveError);
+    expect((fileAtDir as Error).message).toMatch(/EEXIST/);
+    expect(await releasesDirIsEmpty()).toBe(true);
+  });
+
   it('refuses an entry under a symlink stored earlier however deep, and only then', async () => {
     const under = await stage([manifest, {path: 'lib', type: 'dir'}, {path: 'lib/a', type: 'symlink', linkpath: '.'}, {path: 'lib/a/b/c/d/e/f.js', content: 'x'}]).catch((e: unknown) => e);
     expect((under as Error).message).toMatch(/an entry written through or over a symlink \("lib\/a\/b\/c\/d\/e\/f\.js"\)/);
