@@ -61,6 +61,8 @@ export interface TreeReleaseSpec {
   /** Their total size, uncompressed. */
   totalBytes: number;
   gzipLevel?: number; // default 6, what `tar -czf` uses
+  /** One more file of this many random (incompressible) bytes, `assets/bundle.bin`: a media or WASM asset beside the code. */
+  bigFileBytes?: number;
 }
 
 /**
@@ -115,7 +117,20 @@ function* treeTarChunks(spec: TreeReleaseSpec, manifest: ReleaseManifest): Gener
       yield Buffer.concat([tarEntryHeader({path: entry.path}, content.length), content, tarPadding(content.length)]);
     }
   }
+  if (spec.bigFileBytes !== undefined) {
+    const content = pseudoRandomBytes(random, spec.bigFileBytes);
+    yield tarEntryHeader({path: 'assets', type: 'dir'}, 0);
+    yield Buffer.concat([tarEntryHeader({path: 'assets/bundle.bin'}, content.length), content, tarPadding(content.length)]);
+  }
   yield tarTrailer();
+}
+
+/** `size` bytes from the seeded generator: the same release every run, and gzip cannot shrink them. */
+function pseudoRandomBytes(random: () => number, size: number): Buffer {
+  const content = Buffer.allocUnsafe(size);
+  for (let i = 0; i + 4 <= size; i += 4) content.writeUInt32LE(Math.floor(random() * 0x1_0000_0000), i);
+  for (let i = size - (size % 4); i < size; i++) content[i] = Math.floor(random() * 256);
+  return content;
 }
 
 /** Packages of ~50 files in a few subdirectories; sizes skewed like node_modules, then scaled to the total. */

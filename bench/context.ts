@@ -15,6 +15,10 @@ export interface Sizes {
   /** Measurement 3: a node_modules-like release. */
   treeFiles: number;
   treeBytes: number;
+  /** Measurement 3: a smaller tree of code beside one large incompressible asset. */
+  mixedFiles: number;
+  mixedBytes: number;
+  mixedBigFileBytes: number;
   /** Measurement 5: entries of each kind in a release, and symlinks for the older checkout. */
   stageEntries: number;
   baselineSymlinks: number;
@@ -29,6 +33,9 @@ export const FULL: Sizes = {
   updateFileBytes: 16 * 1024 ** 2,
   treeFiles: 20_000,
   treeBytes: 200_000_000,
+  mixedFiles: 5_000,
+  mixedBytes: 50_000_000,
+  mixedBigFileBytes: 25_000_000,
   stageEntries: 100_000,
   baselineSymlinks: 20_000,
   runs: 5,
@@ -41,6 +48,9 @@ export const QUICK: Sizes = {
   updateFileBytes: 16 * 1024 ** 2,
   treeFiles: 1_000,
   treeBytes: 10_000_000,
+  mixedFiles: 500,
+  mixedBytes: 5_000_000,
+  mixedBigFileBytes: 2_500_000,
   stageEntries: 10_000,
   baselineSymlinks: 5_000,
   runs: 3,

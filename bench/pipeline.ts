@@ -1,19 +1,25 @@
 /**
- * Measurement 3: the whole pipeline against what an operator would otherwise type. A
- * node_modules-like release served on 127.0.0.1 is installed into a fresh dir by
- * `parako update --no-restart`, and by `curl -o` + `sha256sum -c` + `tar -xzf`; the two
- * alternate (and swap order every round) so drifting caches or clocks hit both alike. A third
- * variant adds `sync FILE…` on every extracted entry, the durability parako pays for with fsync.
+ * Measurement 3: the whole pipeline against what an operator would otherwise type. Two
+ * releases served on 127.0.0.1, a node_modules-like one and a smaller tree beside one large
+ * incompressible asset, are each installed into a fresh dir by `parako update --no-restart`,
+ * and by `curl -o` + `sha256sum -c` + `tar -xzf`; the two alternate (and swap order every
+ * round) so drifting caches or clocks hit both alike.
  *
- * Every extracted tree stays on disk until the last run: ext4 without a journal skips inodes
- * freed in the last minutes with a slow scan (fs/ext4/ialloc.c, recently_deleted), so deleting
- * 20,000 files right before a run would bill that run for our own clean-up.
+ * On tmpfs (/dev/shm) when there is one: there the pipeline is CPU and syscalls only, so the
+ * ratio is parako's own overhead; a disk here adds seconds of noise (docs/performance.md).
+ * What durability costs on a disk is counted in flushes by measurement 6. Without tmpfs it
+ * runs under TMPDIR, with a third variant adding `sync FILE…` on every extracted entry.
+ *
+ * Every extracted tree stays until the last run: ext4 without a journal skips inodes freed in
+ * the last minutes with a slow scan (fs/ext4/ialloc.c, recently_deleted), so deleting 20,000
+ * files right before a run would bill that run for our own clean-up.
  */
-import {mkdir, readFile, rm} from 'node:fs/promises';
+import {existsSync} from 'node:fs';
+import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {artifactPath, startFeedServer} from '../test/fixtures/feed-server.js';
-import {buildNodeModulesRelease, signFileWithKey} from './artifacts.js';
+import {buildNodeModulesRelease, signFileWithKey, type TreeReleaseSpec} from './artifacts.js';
 import {type BenchContext, freshInstallDir, parako} from './context.js';
 import {type PhaseSpan, phaseSpans} from './phases.js';
 import type {Run} from './process.js';
@@ -21,10 +27,12 @@ import {type ResultRow, bytes, ratio, sample, timeCells} from './table.js';
 
 export interface PipelineResult {
   rows: ResultRow[];
-  /** Per timed run, from its .parako/parako.log. */
+  /** Per timed run of the node_modules-like release, from its .parako/parako.log. */
   phases: PhaseSpan[][];
   /** One more run with --log-level info, read off stderr. */
   stderrPhases: PhaseSpan[];
+  /** Where the runs wrote: tmpfs, or TMPDIR when there is none. */
+  where: string;
 }
 
 /** curl + sha256sum + tar, as one shell command; $5 = "sync" adds an fsync of every extracted entry. */
@@ -35,26 +43,50 @@ mkdir "$4"
 tar -xzf "$1" -C "$4"
 if [ "$5" = sync ]; then find "$4" -exec sync -- {} +; fi`;
 
+interface ReleaseRuns {
+  rows: ResultRow[];
+  phases: PhaseSpan[][];
+  stderrPhases: PhaseSpan[];
+}
+
 export async function pipelineVsPlainTools(ctx: BenchContext): Promise<PipelineResult> {
-  const {treeFiles, treeBytes} = ctx.sizes;
-  const feedDir = join(ctx.workDir, 'pipeline-feed');
-  ctx.progress(`pipeline: building a node_modules-like release of ${treeFiles} files, ${bytes(treeBytes)} (gzip -6)`);
-  const release = await buildNodeModulesRelease(feedDir, {version: '3.0.0', fileCount: treeFiles, totalBytes: treeBytes});
+  const onTmpfs = existsSync('/dev/shm');
+  const workDir = await mkdtemp(join(onTmpfs ? '/dev/shm' : ctx.workDir, 'parako-bench-pipeline-'));
+  const where = onTmpfs ? 'tmpfs' : 'TMPDIR (no /dev/shm)';
+  const here = {...ctx, workDir};
+  try {
+    const {treeFiles, treeBytes, mixedFiles, mixedBytes, mixedBigFileBytes} = ctx.sizes;
+    const tree = await releaseVsPlainTools(here, {version: '3.0.0', fileCount: treeFiles, totalBytes: treeBytes}, 'node_modules-like release', !onTmpfs, where);
+    const mixed = await releaseVsPlainTools(
+      here,
+      {version: '3.1.0', fileCount: mixedFiles, totalBytes: mixedBytes, bigFileBytes: mixedBigFileBytes},
+      `${mixedFiles} files + one ${bytes(mixedBigFileBytes)} incompressible file`,
+      !onTmpfs,
+      where,
+    );
+    return {rows: [...mixed.rows, ...tree.rows], phases: tree.phases, stderrPhases: tree.stderrPhases, where};
+  } finally {
+    await rm(workDir, {recursive: true, force: true});
+  }
+}
+
+async function releaseVsPlainTools(ctx: BenchContext, spec: TreeReleaseSpec, label: string, withSync: boolean, where: string): Promise<ReleaseRuns> {
+  const feedDir = join(ctx.workDir, `feed-${spec.version}`);
+  ctx.progress(`pipeline: building the ${label} (${spec.fileCount} files, ${bytes(spec.totalBytes + (spec.bigFileBytes ?? 0))}, gzip -6) on ${where}`);
+  const release = await buildNodeModulesRelease(feedDir, spec);
   const feed = await startFeedServer({releases: [{...release, bundleFile: await signFileWithKey(release.file, ctx.key)}], root: feedDir});
   const artifactUrl = `${feed.url}/demo-app/${artifactPath(release)}`;
-  const baselineDir = join(ctx.workDir, 'baseline');
+  const baselineDir = join(ctx.workDir, `baseline-${spec.version}`);
   await mkdir(baselineDir, {recursive: true});
-  const installDirs: string[] = [];
 
   const runs = {parako: [] as Run[], plain: [] as Run[], plainSync: [] as Run[]};
   const phases: PhaseSpan[][] = [];
   let stderrPhases: PhaseSpan[];
   try {
     const update = async (name: string, extra: string[] = []): Promise<{run: Run; log: string}> => {
-      const dir = await freshInstallDir(ctx, name, feed.indexUrl);
+      const dir = await freshInstallDir(ctx, `${spec.version}-${name}`, feed.indexUrl);
       await ctx.runner.settle();
       const run = await parako(ctx, ['update', '--version', release.version, '--no-restart', '--dir', dir, ...extra]);
-      installDirs.push(dir);
       return {run, log: await readFile(join(dir, '.parako', 'parako.log'), 'utf8')};
     };
     const plainTools = async (name: string, sync: boolean): Promise<Run> => {
@@ -73,47 +105,44 @@ export async function pipelineVsPlainTools(ctx: BenchContext): Promise<PipelineR
     await update('warm-up');
     await plainTools('warm-up', false);
     for (let i = 0; i < ctx.sizes.runs; i++) {
-      ctx.progress(`pipeline: round ${i + 1}/${ctx.sizes.runs}`);
+      ctx.progress(`pipeline: ${label}: round ${i + 1}/${ctx.sizes.runs}`);
       if (i % 2 === 0) await timedUpdate(i);
       runs.plain.push(await plainTools(`plain-${i}`, false));
-      runs.plainSync.push(await plainTools(`plain-sync-${i}`, true));
+      if (withSync) runs.plainSync.push(await plainTools(`plain-sync-${i}`, true));
       if (i % 2 === 1) await timedUpdate(i);
     }
-    ctx.progress('pipeline: one more update with --log-level info, for the phase lines on stderr');
+    ctx.progress(`pipeline: ${label}: one more update with --log-level info, for the phase lines on stderr`);
     const {run: infoRun} = await update('log-level-info', ['--log-level', 'info']);
     stderrPhases = phaseSpans(infoRun.stderr, infoRun.startedAt, infoRun.endedAt);
   } finally {
     await feed.close();
-    ctx.progress('pipeline: removing the extracted trees');
-    for (const dir of [feedDir, baselineDir, ...installDirs]) await rm(dir, {recursive: true, force: true});
   }
 
   const parakoTime = sample(runs.parako.map((r) => r.wallMs));
   const plainTime = sample(runs.plain.map((r) => r.wallMs));
-  const syncTime = sample(runs.plainSync.map((r) => r.wallMs));
-  const what = `${treeFiles} files, ${bytes(treeBytes)} unpacked, ${bytes(release.size)} .tar.gz`;
-  return {
-    phases,
-    stderrPhases,
-    rows: [
-      {
-        measurement: `3. \`parako update --no-restart\`, node_modules-like release (${what})`,
-        metric: 'wall time, fresh install dir',
-        ...timeCells(parakoTime),
-        compared: `${ratio(parakoTime.median / plainTime.median)} the plain tools; ${ratio(parakoTime.median / syncTime.median)} the plain tools + sync`,
-      },
-      {
-        measurement: '3. plain tools: `curl -o` + `sha256sum -c` + `tar -xzf`, same release',
-        metric: 'wall time, fresh dir',
-        ...timeCells(plainTime),
-        compared: 'baseline (no signature check, nothing made durable)',
-      },
-      {
-        measurement: '3. plain tools + `sync FILE…` of every extracted entry',
-        metric: 'wall time, fresh dir',
-        ...timeCells(syncTime),
-        compared: 'baseline with the durability parako gets from fsync',
-      },
-    ],
-  };
+  const syncTime = withSync ? sample(runs.plainSync.map((r) => r.wallMs)) : undefined;
+  const what = `${label}: ${spec.fileCount} files, ${bytes(spec.totalBytes + (spec.bigFileBytes ?? 0))} unpacked, ${bytes(release.size)} .tar.gz, on ${where}`;
+  const rows: ResultRow[] = [
+    {
+      measurement: `3. \`parako update --no-restart\`, ${what}`,
+      metric: 'wall time, fresh install dir',
+      ...timeCells(parakoTime),
+      compared: `${ratio(parakoTime.median / plainTime.median)} the plain tools${syncTime === undefined ? '' : `; ${ratio(parakoTime.median / syncTime.median)} the plain tools + sync`}`,
+    },
+    {
+      measurement: `3. plain tools: \`curl -o\` + \`sha256sum -c\` + \`tar -xzf\`, same release (${label})`,
+      metric: 'wall time, fresh dir',
+      ...timeCells(plainTime),
+      compared: 'baseline (no signature check, nothing made durable)',
+    },
+  ];
+  if (syncTime !== undefined) {
+    rows.push({
+      measurement: `3. plain tools + \`sync FILE…\` of every extracted entry (${label})`,
+      metric: 'wall time, fresh dir',
+      ...timeCells(syncTime),
+      compared: 'baseline with the durability parako gets from fsync',
+    });
+  }
+  return {rows, phases, stderrPhases};
 }

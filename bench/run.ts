@@ -3,7 +3,8 @@
  *
  *   1. memory:   peak RSS and throughput of `parako verify` of a 1 GiB artifact
  *   2. memory:   peak RSS and wall time of `parako update` of a 1 GiB release
- *   3. pipeline: `parako update` vs curl + sha256sum + tar on a node_modules-like release,
+ *   3. pipeline: `parako update` vs curl + sha256sum + tar on a node_modules-like release and
+ *                on 5,000 files + one 25 MB file (on tmpfs when there is one),
  *                and which phase its time goes to
  *   4. start-up: `parako --version` and `parako status` vs `node -e 0`
  *   5. staging:  the stage phase of 100,000 files, directories, symlinks and hardlinks (on
@@ -73,7 +74,7 @@ try {
   ];
   if (pipeline !== undefined) {
     const {table, largest} = phaseTable(pipeline.phases, {label: 'One run, stderr at --log-level info', spans: pipeline.stderrPhases});
-    sections.push(`## Where the time goes: measurement 3 (node_modules-like release)\n\n${table}\n\nLargest phases (share of the median total): ${largest}. ${MEDIAN_NOTE}`);
+    sections.push(`## Where the time goes: measurement 3 (node_modules-like release, on ${pipeline.where})\n\n${table}\n\nLargest phases (share of the median total): ${largest}. ${MEDIAN_NOTE}`);
   }
   if (updated !== undefined) {
     const {table, largest} = phaseTable(updated.phases);
