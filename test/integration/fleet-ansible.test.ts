@@ -16,7 +16,7 @@ import {promisify} from 'node:util';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 
 import {repoRoot} from '../fixtures/cli.js';
-import {ansiblePlaybookMissing, type Fleet, makeFleet, type PlaybookResult} from '../fixtures/fleet.js';
+import {ansiblePlaybookMissing, type Fleet, makeFleet, type PlaybookResult, summaryLines, updateOrder} from '../fixtures/fleet.js';
 import {createTestTrustRoot, generateTestKeyPair, type TestSigstore} from '../fixtures/sigstore.js';
 import {diffTrees, snapshotTree, UNCHANGED} from '../fixtures/tree.js';
 import type {World} from '../fixtures/world.js';
@@ -52,19 +52,6 @@ async function currentOf(fleet: Fleet, host: string): Promise<string> {
 /** The history of a host's install dir (helpers.history reads a World's dir). */
 function historyOf(fleet: Fleet, host: string): Promise<Array<Record<string, unknown>>> {
   return history({dir: fleet.dirOf(host)} as World);
-}
-
-/** The lines of the summary's `msg` list (the debug task prints it as a JSON list). */
-function summaryLines(result: PlaybookResult): string[] {
-  const match = /TASK \[parako : Summary\][^\n]*\n[^\n]*=> \{\n\s*"msg": (\[[\s\S]*?\n\s*\])\n\}/.exec(result.output);
-  expect(match, `no summary in the play output\n${result.output}`).not.toBeNull();
-  return JSON.parse(match![1]!) as string[];
-}
-
-/** The hosts in the order the update play ran parako on them (its "Run parako update" results). */
-function updateOrder(result: PlaybookResult): string[] {
-  const play = result.output.split('PLAY [Update (parako update, batch by batch)]').slice(1).join('');
-  return [...play.matchAll(/TASK \[parako : Run parako update\][^\n]*\n(?:changed|ok): \[([\w-]+)\]/g)].map((m) => m[1]!);
 }
 
 /** A case runs ansible-playbook up to five times, each running parako once or twice per host. */
