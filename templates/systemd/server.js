@@ -9,6 +9,7 @@
 
 const {readFileSync} = require('node:fs');
 const {createServer} = require('node:http');
+const net = require('node:net');
 const {join} = require('node:path');
 
 const {app, version} = JSON.parse(readFileSync(join(__dirname, 'release.json'), 'utf8'));
@@ -20,6 +21,11 @@ const SD_LISTEN_FDS_START = 3;
  * parako-id.socket.
  */
 const BACKLOG = 4096;
+/**
+ * After SIGTERM, how long a keep-alive connection may stay idle before it is closed. Each
+ * restart waits for it when a client keeps an idle connection open, so it is short.
+ */
+const IDLE_GRACE_MS = 1000;
 /** Stop waiting for slow requests after this; below TimeoutStopSec= (30 s), so we exit 0, not SIGKILLed. */
 const DRAIN_MS = 20_000;
 
@@ -46,13 +52,18 @@ if (fd === undefined) {
 process.once('SIGTERM', () => {
   draining = true;
   console.log(`${app} v${version} stopping: finishing the requests in flight`);
-  // close() stops accepting and closes idle keep-alive connections (Node >= 19); it closes only
-  // this process's descriptor of the socket. systemd holds its own, so the socket stays open
-  // and connections arriving from now on wait for the next release.
-  server.close(() => {
+  // Stop accepting. This closes only this process's descriptor of the socket: systemd holds
+  // its own, so the socket stays open and connections arriving from now on wait in the backlog
+  // for the next release. net.Server's close, not http.Server's: the latter (Node >= 19) also
+  // closes idle keep-alive connections at once, and a client that is just sending its next
+  // request on one gets ECONNRESET.
+  net.Server.prototype.close.call(server, () => {
     console.log(`${app} v${version} stopped`);
     process.exit(0);
   });
+  // A client that keeps using its connection gets `connection: close` on its next answer and
+  // goes away (above); one that stays idle this long is not using it, and is closed.
+  setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
   setTimeout(() => {
     console.log(`${app} v${version}: requests still open after ${DRAIN_MS / 1000} s; closing them`);
     server.closeAllConnections();

@@ -112,7 +112,7 @@ interface LoadResult {
   sentKeepAlive: number;
   sentFresh: number;
   failed: number;
-  /** Failures by kind: an error code (ECONNREFUSED, ECONNRESET…), `timeout`, or `HTTP <status>`. */
+  /** Failures by connection kind and why: `fresh: ECONNREFUSED`, `keep-alive: ECONNRESET`, `…: timeout`, `…: HTTP 502`. */
   failures: Record<string, number>;
   /** Answers by the version in their body. */
   versions: Record<string, number>;
@@ -137,7 +137,7 @@ function startLoad(url: string): {stop(): Promise<LoadResult>} {
         const version = await request(url, kind === 'keep-alive' ? keepAlive : false);
         result.versions[version] = (result.versions[version] ?? 0) + 1;
       } catch (error) {
-        const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        const why = `${kind}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
         result.failed++;
         result.failures[why] = (result.failures[why] ?? 0) + 1;
       }
