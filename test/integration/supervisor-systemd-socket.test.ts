@@ -13,7 +13,8 @@ import {setTimeout as sleep} from 'node:timers/promises';
 import {afterEach, beforeAll, describe, expect, it} from 'vitest';
 
 import {installedHost, type SystemdHost, type SystemdMode, templateRelease, UNIT, unitFiles} from '../../bench/downtime/systemd.js';
-import {ensureSystemdImage, expectAnswers, startSystemdContainer, type SystemdContainer, systemdTestsMissing} from '../fixtures/systemd.js';
+import type {ReleaseSpec} from '../fixtures/release.js';
+import {appRelease, ensureSystemdImage, expectAnswers, startSystemdContainer, type SystemdContainer, systemdTestsMissing} from '../fixtures/systemd.js';
 import {expectExit, FAST_ENV, useSignedWorlds} from './helpers.js';
 
 const missing = systemdTestsMissing();
@@ -37,10 +38,11 @@ describe.skipIf(missing !== false)(`systemd socket activation${missing === false
     for (const container of containers.splice(0)) await container.remove();
   });
 
-  async function host(mode: SystemdMode): Promise<SystemdHost & {publishV110(): Promise<void>}> {
+  async function host(mode: SystemdMode): Promise<SystemdHost & {publish(release: ReleaseSpec): Promise<void>; publishV110(): Promise<void>}> {
     const world = await worlds.make({app: UNIT});
     const installed = await installedHost(world, mode, {settleSeconds: SETTLE_SECONDS, env: FAST_ENV, onContainer: (container) => containers.push(container)});
-    return {...installed, publishV110: async () => void (await world.publish(await templateRelease('1.1.0')))};
+    const publish = async (release: ReleaseSpec): Promise<void> => void (await world.publish(release));
+    return {...installed, publish, publishV110: async () => publish(await templateRelease('1.1.0'))};
   }
 
   it('the socket and its service pass systemd-analyze verify with no warnings', async () => {
@@ -85,6 +87,20 @@ describe.skipIf(missing !== false)(`systemd socket activation${missing === false
     const journal = await server.container.sh(`journalctl -u ${UNIT}.service --no-pager -o cat`);
     expect(journal).toContain('parako-id v1.1.0 serving the socket systemd passed (fd 3)');
     expect(journal).not.toContain('no socket from systemd');
+  });
+
+  it('a new release that exits at start is still rolled back (exit 7), and the socket stays open for the old one', async () => {
+    const server = await host('socket activation');
+    const socketBefore = await socketUnit(server.container);
+    await server.publish(appRelease('1.1.0', 'broken'));
+    const load = startLoad(server.healthUrl);
+    const result = await server.parako(['update']);
+    const loaded = await load.stop();
+    console.log(`socket activation, broken release: ${JSON.stringify(loaded)}`);
+    expectExit(result, 7);
+    expect(`${result.stdout}${result.stderr}`).toContain('refusing to start: this release is broken on purpose');
+    await expectAnswers(server.healthUrl, '1.0.0');
+    expect(await socketUnit(server.container)).toMatchObject({ActiveState: 'active', InvocationID: socketBefore.InvocationID, inode: socketBefore.inode});
   });
 
   it('without the socket, the same app under the plain unit is restarted onto each version (the baseline; its failures are measured, not asserted)', async () => {
