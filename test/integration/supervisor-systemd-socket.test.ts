@@ -115,7 +115,10 @@ describe.skipIf(missing !== false)(`systemd socket activation${missing === false
     console.log(`plain restart: ${JSON.stringify(loaded)}`);
     expect(loaded.versions['1.1.0']).toBeGreaterThan(0);
     expect(await server.container.unit(UNIT)).toMatchObject({ActiveState: 'active', SubState: 'running'});
-    expect(readFileSync('/proc/net/tcp', 'utf8')).toContain(`0100007F:${hexPort(server.port)} 00000000:0000 0A`);
+    // With no socket unit, server.js falls back to binding PORT itself.
+    const journal = await server.container.sh(`journalctl -u ${UNIT}.service --no-pager -o cat`);
+    expect(journal).toContain(`parako-id v1.1.0 listening on 127.0.0.1:${server.port} (no socket from systemd)`);
+    expect(listenerInode(`0100007F:${hexPort(server.port)}`)).toBeDefined();
   });
 });
 
