@@ -55,8 +55,8 @@ process.once('SIGTERM', () => {
   // Stop accepting. This closes only this process's descriptor of the socket: systemd holds
   // its own, so the socket stays open and connections arriving from now on wait in the backlog
   // for the next release. net.Server's close, not http.Server's: the latter (Node >= 19) also
-  // closes idle keep-alive connections at once, and a client that is just sending its next
-  // request on one gets ECONNRESET.
+  // closes idle connections at once, and a client that is just sending a request on one (its
+  // next on a kept-alive connection, or its first on one accepted a moment ago) gets ECONNRESET.
   net.Server.prototype.close.call(server, () => {
     console.log(`${app} v${version} stopped`);
     process.exit(0);
