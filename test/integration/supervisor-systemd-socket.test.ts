@@ -71,7 +71,8 @@ describe.skipIf(missing !== false)(`systemd socket activation${missing === false
     const loaded = await load.stop();
     const listened = listener.stop();
     console.log(`socket activation: ${JSON.stringify(loaded)}; listener ${JSON.stringify(listened)}`);
-    expect(loaded.sent).toBeGreaterThan(300);
+    // A few hundred on an idle machine; fewer when it is busy, since each worker waits for its answer.
+    expect(loaded.sent).toBeGreaterThan(100);
     expect({failed: loaded.failed, failures: loaded.failures}).toEqual({failed: 0, failures: {}});
     // Both releases answered the loop (the load spans both restarts), over both kinds of connection.
     expect(loaded.versions['1.0.0']).toBeGreaterThan(0);
