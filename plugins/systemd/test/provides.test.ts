@@ -24,6 +24,9 @@ describe('the supervisor section', () => {
   it('names the key at fault', async () => {
     expect(await problems({type: 'systemd', units: []})).toEqual(['supervisor.units: Too small: expected array to have >=1 items']);
     expect(await problems({type: 'systemd', units: ['parako-id', '']})).toEqual(['supervisor.units.1: Too small: expected string to have >=1 characters']);
+    expect(await problems({type: 'systemd', units: ['parako-id.socket']})).toEqual([
+      'supervisor.units.0: name the service, not its socket (parako-id, not parako-id.socket): parako restarts these units, and restarting a socket closes it',
+    ]);
     expect(await problems({type: 'systemd', units: ['parako-id'], settleSeconds: 601})).toEqual(['supervisor.settleSeconds: Too big: expected number to be <=600']);
     expect(await problems({type: 'systemd', unit: 'parako-id'})).toEqual(['supervisor.units: Invalid input: expected array, received undefined', 'supervisor: unknown key "unit"']);
   });
