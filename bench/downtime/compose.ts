@@ -56,10 +56,11 @@ async function composeScenario(setup: ComposeSetup, opts: DowntimeOptions): Prom
     await parako(world, ['update', '--no-restart', '--version', OLD_VERSION]);
     await project.up();
     await waitForVersion(url, OLD_VERSION);
-    const measurement = await measureCycles(world, url, opts);
+    const {measurement, loadAverage} = await measureCycles(world, url, opts);
     return {
       row: row(`docker compose (${composeCommand()?.program ?? '?'})`, setup.mode, opts.cycles, measurement),
       measurement,
+      loadAverage,
       setup: {composeFile: composeYaml, supervisor: {type: 'compose', mode: setup.supervisorMode}},
     };
   } finally {

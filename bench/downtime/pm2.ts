@@ -70,8 +70,8 @@ async function pm2Scenario(setup: Pm2Setup, opts: DowntimeOptions): Promise<Scen
     await writeFile(ecosystem, `module.exports = ${JSON.stringify({apps: [app]}, null, 2)};\n`);
     await pm2(home, ['start', ecosystem]);
     await waitForVersion(url, OLD_VERSION);
-    const measurement = await measureCycles(world, url, opts, env);
-    return {row: row('pm2', setup.mode, opts.cycles, measurement), measurement, setup: {ecosystem: app, supervisor: {type: 'pm2', mode: setup.supervisorMode}}};
+    const {measurement, loadAverage} = await measureCycles(world, url, opts, env);
+    return {row: row('pm2', setup.mode, opts.cycles, measurement), measurement, loadAverage, setup: {ecosystem: app, supervisor: {type: 'pm2', mode: setup.supervisorMode}}};
   } finally {
     await stopPm2(home);
     await world.cleanup();

@@ -13,6 +13,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
 import {repoRoot} from '../../test/fixtures/cli.js';
+import {describeMachine} from '../machine.js';
 import {markdownTable} from '../table.js';
 import {composeMissing, runComposeDowntime} from './compose.js';
 import {type DowntimeRow, type Measurement, measure} from './measure.js';
@@ -43,7 +44,8 @@ export interface DowntimeReport {
   command: string;
   rows: DowntimeRow[];
   /** The measurement behind each row of pm2 and compose (systemd's module returns rows only). */
-  details: Array<{row: DowntimeRow; measurement?: Measurement; setup?: Record<string, unknown>}>;
+  details: Array<{row: DowntimeRow; measurement?: Measurement; setup?: Record<string, unknown>; loadAverage?: ScenarioResult['loadAverage']}>;
+  machine: {cpu: string; cores: number; node: string; os: string};
   skipped: string[];
 }
 
@@ -60,6 +62,7 @@ export async function downtimeMain(argv: string[]): Promise<number> {
     command: `npm run bench -- downtime ${argv.join(' ')}`.trim(),
     rows: [],
     details: [],
+    machine: await describeMachine(tmpdir()),
     skipped: [],
   };
   const add = (results: ScenarioResult[]): void => {
@@ -116,16 +119,17 @@ function markdown(report: DowntimeReport): string {
   );
   const details = report.details
     .filter((d) => d.measurement !== undefined)
-    .map(({row, measurement: m}) => {
+    .map(({row, measurement: m, loadAverage}) => {
       const windows = m!.windows.map((w) => `${Math.round(w.lengthMs)} ms (${w.failed} failed of ${w.requests} disturbed)`).join(', ') || 'none';
       const connections = Object.entries(m!.byConnection)
         .map(([kind, c]) => `${kind} ${c.failed}/${c.sent} failed`)
         .join(', ');
-      return `- ${row.supervisor}, ${row.mode}: restart windows ${windows}; ${connections}; answered by ${JSON.stringify(m!.versions)}; baseline p99 ${ms(m!.baseline.p99Ms)}, slow above ${ms(m!.slowMs)}`;
+      return `- ${row.supervisor}, ${row.mode}: restart windows ${windows}; ${connections}; answered by ${JSON.stringify(m!.versions)}; baseline p99 ${ms(m!.baseline.p99Ms)}, slow above ${ms(m!.slowMs)}; load average ${loadAverage?.before.toFixed(1)} → ${loadAverage?.after.toFixed(1)}`;
     });
   return [
     `# parako downtime benchmark`,
     `${report.at}, ${report.quick ? '`--quick`' : 'full run'}: ${report.cycles} × (\`parako update\` + \`parako rollback\`) per row under ${report.ratePerSecond} requests/s (half kept-alive, half new connections), \`${report.command}\``,
+    `Machine: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}, ${report.machine.os}.`,
     table,
     'Sent and failed count the requests sent while parako ran (and 1 s after). A restart window runs from the first to the last request of a run of failed or slow ones (slow: above 5× the baseline p99, at least 100 ms); the longest is shown. p99 is over the answered requests while parako ran.',
     ...(details.length > 0 ? [`## Details\n\n${details.join('\n')}`] : []),

@@ -5,6 +5,7 @@
  * `parako update --version <new>` then `parako rollback`, each expected to exit 0.
  */
 import {writeFile} from 'node:fs/promises';
+import {loadavg} from 'node:os';
 import {setTimeout as sleep} from 'node:timers/promises';
 
 import {runParako} from '../../test/fixtures/cli.js';
@@ -30,6 +31,8 @@ export interface ScenarioResult {
   measurement: Measurement;
   /** What the scenario ran, for the JSON: the supervisor's settings, the app. */
   setup: Record<string, unknown>;
+  /** The machine's 1-minute load average before and after the measured cycles (others' work shows here). */
+  loadAverage: {before: number; after: number};
 }
 
 export const OLD_VERSION = '1.0.0';
@@ -57,8 +60,14 @@ export async function parako(world: World, args: string[], env: Record<string, s
 }
 
 /** The measured part: `cycles` × (update to the new release, rollback to the old) under load. */
-export async function measureCycles(world: World, url: string, opts: DowntimeOptions, env: Record<string, string> = {}): Promise<Measurement> {
-  return opts.measure(
+export async function measureCycles(
+  world: World,
+  url: string,
+  opts: DowntimeOptions,
+  env: Record<string, string> = {},
+): Promise<{measurement: Measurement; loadAverage: ScenarioResult['loadAverage']}> {
+  const before = loadavg()[0] ?? 0;
+  const measurement = await opts.measure(
     url,
     async () => {
       for (let cycle = 1; cycle <= opts.cycles; cycle++) {
@@ -69,6 +78,7 @@ export async function measureCycles(world: World, url: string, opts: DowntimeOpt
     },
     {ratePerSecond: opts.ratePerSecond},
   );
+  return {measurement, loadAverage: {before, after: loadavg()[0] ?? 0}};
 }
 
 /** Polls `url` until it answers 200 with `"version":"<version>"` in its body. */
