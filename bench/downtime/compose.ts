@@ -16,7 +16,7 @@ import {mkdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 
 import {ComposeTestProject, appRelease, composeCommand, composeFile, composeMissing as fixtureComposeMissing, ensureTestImage, freePort} from '../../test/fixtures/compose.js';
-import {type DowntimeOptions, NEW_VERSION, OLD_VERSION, type ScenarioResult, measureCycles, parako, row, signedFeed, waitForVersion} from './scenario.js';
+import {type DowntimeOptions, NEW_VERSION, OLD_VERSION, type ScenarioResult, measureCycles, parako, row, signedFeed, waitForVersion, withCleanup} from './scenario.js';
 
 export const composeMissing = fixtureComposeMissing;
 
@@ -42,7 +42,11 @@ async function composeScenario(setup: ComposeSetup, opts: DowntimeOptions): Prom
   const world = await signedFeed([appRelease(OLD_VERSION), appRelease(NEW_VERSION)]);
   const file = 'runtime/compose.yaml';
   const project = new ComposeTestProject(join(world.dir, file));
-  try {
+  const cleanup = async (): Promise<void> => {
+    await project.remove();
+    await world.cleanup();
+  };
+  return withCleanup(cleanup, async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/health`;
     await world.writeConfig({
@@ -63,8 +67,5 @@ async function composeScenario(setup: ComposeSetup, opts: DowntimeOptions): Prom
       loadAverage,
       setup: {composeFile: composeYaml, supervisor: {type: 'compose', mode: setup.supervisorMode}},
     };
-  } finally {
-    await project.remove();
-    await world.cleanup();
-  }
+  });
 }

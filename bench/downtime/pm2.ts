@@ -21,7 +21,7 @@ import {promisify} from 'node:util';
 
 import {freePort} from '../../test/fixtures/app.js';
 import {repoRoot} from '../../test/fixtures/cli.js';
-import {type DowntimeOptions, NEW_VERSION, OLD_VERSION, type ScenarioResult, measureCycles, parako, row, signedFeed, waitForVersion} from './scenario.js';
+import {type DowntimeOptions, NEW_VERSION, OLD_VERSION, type ScenarioResult, measureCycles, parako, row, signedFeed, waitForVersion, withCleanup} from './scenario.js';
 
 const run = promisify(execFile);
 export const PM2 = join(repoRoot, 'node_modules', '.bin', 'pm2');
@@ -57,7 +57,11 @@ async function pm2Scenario(setup: Pm2Setup, opts: DowntimeOptions): Promise<Scen
   const home = await mkdtemp(join(tmpdir(), 'parako-bench-pm2-'));
   // parako finds pm2 on its PATH, as on a host with pm2 installed globally.
   const env = {PATH: `${join(repoRoot, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`};
-  try {
+  const cleanup = async (): Promise<void> => {
+    await stopPm2(home);
+    await world.cleanup();
+  };
+  return withCleanup(cleanup, async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/health`;
     await world.writeConfig({
@@ -72,10 +76,7 @@ async function pm2Scenario(setup: Pm2Setup, opts: DowntimeOptions): Promise<Scen
     await waitForVersion(url, OLD_VERSION);
     const {measurement, loadAverage} = await measureCycles(world, url, opts, env);
     return {row: row('pm2', setup.mode, opts.cycles, measurement), measurement, loadAverage, setup: {ecosystem: app, supervisor: {type: 'pm2', mode: setup.supervisorMode}}};
-  } finally {
-    await stopPm2(home);
-    await world.cleanup();
-  }
+  });
 }
 
 /**

@@ -18,7 +18,7 @@ import {markdownTable} from '../table.js';
 import {composeMissing, runComposeDowntime} from './compose.js';
 import {type DowntimeRow, type Measurement, measure} from './measure.js';
 import {pm2Missing, runPm2Downtime} from './pm2.js';
-import type {DowntimeOptions, ScenarioResult} from './scenario.js';
+import {type DowntimeOptions, type ScenarioResult, running} from './scenario.js';
 
 const SUITES = ['pm2', 'compose', 'systemd'] as const;
 type Suite = (typeof SUITES)[number];
@@ -65,6 +65,11 @@ export async function downtimeMain(argv: string[]): Promise<number> {
     machine: await describeMachine(tmpdir()),
     skipped: [],
   };
+  // Ctrl-C: stop the pm2 daemon, remove the compose project and the temp dirs of the scenario in progress.
+  process.once('SIGINT', () => {
+    progress('interrupted: cleaning up');
+    void Promise.allSettled([...running].map((cleanup) => cleanup())).then(() => process.exit(130));
+  });
   const add = (results: ScenarioResult[]): void => {
     for (const result of results) {
       report.rows.push(result.row);

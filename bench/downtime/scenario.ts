@@ -35,6 +35,24 @@ export interface ScenarioResult {
   loadAverage: {before: number; after: number};
 }
 
+/**
+ * Clean-ups of what is running right now (a pm2 daemon, a compose project, a world), so that
+ * Ctrl-C leaves nothing behind: run.ts runs them on SIGINT. A scenario registers each as it
+ * starts it and removes it again once its `finally` has run it.
+ */
+export const running = new Set<() => Promise<void>>();
+
+/** Runs `body` with `cleanup` registered for Ctrl-C, and runs `cleanup` after it either way. */
+export async function withCleanup<T>(cleanup: () => Promise<void>, body: () => Promise<T>): Promise<T> {
+  running.add(cleanup);
+  try {
+    return await body();
+  } finally {
+    running.delete(cleanup);
+    await cleanup();
+  }
+}
+
 export const OLD_VERSION = '1.0.0';
 export const NEW_VERSION = '1.1.0';
 
