@@ -13,6 +13,9 @@
  *   last one of a run of disturbed requests less than 1 s apart (an update and its rollback are
  *   seconds apart, so each restart gets its own window). windowMs is the longest of them; 0
  *   when no request was disturbed. Its resolution is the interval between two requests.
+ * - an *outage* is the same, counting failed requests only: how long clients got errors, not
+ *   counting slow answers. outageMs is the longest; 0 when nothing failed. On a busy machine
+ *   slow answers come from other work too, so the outage is the figure less prone to noise.
  * - p99Ms: the 99th percentile latency of the requests answered while `during` ran, the
  *   restarts included (failed requests are counted in `failed`, not here).
  */
@@ -53,6 +56,9 @@ export interface Measurement {
   /** The longest restart window; 0 when no request was disturbed. */
   windowMs: number;
   windows: RestartWindow[];
+  /** The longest run of failed requests only; 0 when none failed. */
+  outageMs: number;
+  outages: RestartWindow[];
   /** Above this a request counts as disturbed. */
   slowMs: number;
   baseline: {sent: number; p99Ms: number};
@@ -76,6 +82,8 @@ export interface DowntimeRow {
   failures: Record<string, number>;
   p99Ms: number;
   windowMs: number;
+  /** The longest outage (failed requests only); optional, so rows built from older measurements still fit. */
+  outageMs?: number;
 }
 
 const LOAD_SCRIPT = join(repoRoot, 'bench', 'downtime', 'load.ts');
@@ -173,6 +181,7 @@ export function summarise(requests: RequestRecord[], duringStart: number, during
   }
   const answeredDuring = measured.filter((r) => r.result === 'ok' && r.startMs <= duringEnd).map((r) => r.latencyMs);
   const windows = restartWindows(measured.filter((r) => r.result !== 'ok' || r.latencyMs > slowMs));
+  const outages = restartWindows(failed);
   return {
     sent: measured.length,
     failed: failed.length,
@@ -180,6 +189,8 @@ export function summarise(requests: RequestRecord[], duringStart: number, during
     p99Ms: answeredDuring.length === 0 ? 0 : percentile(answeredDuring, 0.99),
     windowMs: Math.max(0, ...windows.map((w) => w.lengthMs)),
     windows,
+    outageMs: Math.max(0, ...outages.map((w) => w.lengthMs)),
+    outages,
     slowMs,
     baseline: {sent: baseline.length, p99Ms: baselineP99},
     byConnection,

@@ -108,7 +108,7 @@ export async function downtimeMain(argv: string[]): Promise<number> {
 function markdown(report: DowntimeReport): string {
   const ms = (value: number): string => `${Math.round(value)} ms`;
   const table = markdownTable(
-    ['Supervisor', 'Mode', 'Cycles', 'Requests sent', 'Failed', 'Failed by kind', 'Longest restart window', 'p99 latency'],
+    ['Supervisor', 'Mode', 'Cycles', 'Requests sent', 'Failed', 'Failed by kind', 'Longest outage', 'Longest restart window', 'p99 latency'],
     report.rows.map((r) => [
       r.supervisor,
       r.mode,
@@ -118,6 +118,7 @@ function markdown(report: DowntimeReport): string {
       Object.entries(r.failures)
         .map(([kind, n]) => `${n} ${kind}`)
         .join(', ') || '–',
+      r.outageMs === undefined ? 'n/a' : ms(r.outageMs),
       ms(r.windowMs),
       ms(r.p99Ms),
     ]),
@@ -125,18 +126,19 @@ function markdown(report: DowntimeReport): string {
   const details = report.details
     .filter((d) => d.measurement !== undefined)
     .map(({row, measurement: m, loadAverage}) => {
+      const outages = m!.outages.map((w) => `${Math.round(w.lengthMs)} ms (${w.failed} failed)`).join(', ') || 'none';
       const windows = m!.windows.map((w) => `${Math.round(w.lengthMs)} ms (${w.failed} failed of ${w.requests} disturbed)`).join(', ') || 'none';
       const connections = Object.entries(m!.byConnection)
         .map(([kind, c]) => `${kind} ${c.failed}/${c.sent} failed`)
         .join(', ');
-      return `- ${row.supervisor}, ${row.mode}: restart windows ${windows}; ${connections}; answered by ${JSON.stringify(m!.versions)}; baseline p99 ${ms(m!.baseline.p99Ms)}, slow above ${ms(m!.slowMs)}; load average ${loadAverage?.before.toFixed(1)} → ${loadAverage?.after.toFixed(1)}`;
+      return `- ${row.supervisor}, ${row.mode}: outages ${outages}; restart windows ${windows}; ${connections}; answered by ${JSON.stringify(m!.versions)}; baseline p99 ${ms(m!.baseline.p99Ms)}, slow above ${ms(m!.slowMs)}; load average ${loadAverage?.before.toFixed(1)} → ${loadAverage?.after.toFixed(1)}, listen-queue overflows (machine-wide) ${loadAverage?.listenOverflows ?? 'unknown'}`;
     });
   return [
     `# parako downtime benchmark`,
     `${report.at}, ${report.quick ? '`--quick`' : 'full run'}: ${report.cycles} × (\`parako update\` + \`parako rollback\`) per row under ${report.ratePerSecond} requests/s (half kept-alive, half new connections), \`${report.command}\``,
     `Machine: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}, ${report.machine.os}.`,
     table,
-    'Sent and failed count the requests sent while parako ran (and 1 s after). A restart window runs from the first to the last request of a run of failed or slow ones (slow: above 5× the baseline p99, at least 100 ms); the longest is shown. p99 is over the answered requests while parako ran.',
+    'Sent and failed count the requests sent while parako ran (and 1 s after). An outage runs from the first to the last of a run of failed requests less than 1 s apart; a restart window the same for failed or slow ones (slow: above 5× the baseline p99, at least 100 ms); the longest of each is shown. p99 is over the answered requests while parako ran.',
     ...(details.length > 0 ? [`## Details\n\n${details.join('\n')}`] : []),
     ...(report.skipped.length > 0 ? [`## Not measured here\n\n${report.skipped.map((s) => `- ${s}`).join('\n')}`] : []),
   ].join('\n\n');

@@ -4,7 +4,7 @@
  * built CLI run against the install dir, and the cycles measured under load:
  * `parako update --version <new>` then `parako rollback`, each expected to exit 0.
  */
-import {writeFile} from 'node:fs/promises';
+import {readFile, writeFile} from 'node:fs/promises';
 import {loadavg} from 'node:os';
 import {setTimeout as sleep} from 'node:timers/promises';
 
@@ -31,8 +31,11 @@ export interface ScenarioResult {
   measurement: Measurement;
   /** What the scenario ran, for the JSON: the supervisor's settings, the app. */
   setup: Record<string, unknown>;
-  /** The machine's 1-minute load average before and after the measured cycles (others' work shows here). */
-  loadAverage: {before: number; after: number};
+  /**
+   * The machine's 1-minute load average before and after the measured cycles (others' work
+   * shows here), and the listen-queue overflows during them (machine-wide; undefined when unknown).
+   */
+  loadAverage: {before: number; after: number; listenOverflows?: number};
 }
 
 /**
@@ -85,6 +88,7 @@ export async function measureCycles(
   env: Record<string, string> = {},
 ): Promise<{measurement: Measurement; loadAverage: ScenarioResult['loadAverage']}> {
   const before = loadavg()[0] ?? 0;
+  const overflowsBefore = await listenOverflows();
   const measurement = await opts.measure(
     url,
     async () => {
@@ -96,7 +100,9 @@ export async function measureCycles(
     },
     {ratePerSecond: opts.ratePerSecond},
   );
-  return {measurement, loadAverage: {before, after: loadavg()[0] ?? 0}};
+  const overflowsAfter = await listenOverflows();
+  const overflows = overflowsBefore === undefined || overflowsAfter === undefined ? {} : {listenOverflows: overflowsAfter - overflowsBefore};
+  return {measurement, loadAverage: {before, after: loadavg()[0] ?? 0, ...overflows}};
 }
 
 /** Polls `url` until it answers 200 with `"version":"<version>"` in its body. */
@@ -118,5 +124,22 @@ export async function waitForVersion(url: string, version: string, timeoutMs = 3
 }
 
 export function row(supervisor: string, mode: string, cycles: number, m: Measurement): DowntimeRow {
-  return {supervisor, mode, cycles, sent: m.sent, failed: m.failed, failures: m.failures, p99Ms: m.p99Ms, windowMs: m.windowMs};
+  return {supervisor, mode, cycles, sent: m.sent, failed: m.failed, failures: m.failures, p99Ms: m.p99Ms, windowMs: m.windowMs, outageMs: m.outageMs};
+}
+
+/**
+ * The kernel's count of connections dropped because a listen queue was full (TcpExt
+ * ListenOverflows in /proc/net/netstat), machine-wide. A dropped SYN is sent again after 1 s,
+ * so these show up as answers that took a second or more.
+ */
+export async function listenOverflows(): Promise<number | undefined> {
+  try {
+    const lines = (await readFile('/proc/net/netstat', 'utf8')).split('\n').filter((line) => line.startsWith('TcpExt:'));
+    const names = lines[0]?.split(/\s+/) ?? [];
+    const values = lines[1]?.split(/\s+/) ?? [];
+    const value = Number(values[names.indexOf('ListenOverflows')]);
+    return names.includes('ListenOverflows') && Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined; // not Linux, or no procfs: the report says unknown
+  }
 }

@@ -66,6 +66,8 @@ function expectSaneRow(row: DowntimeRow, measurement: Measurement | undefined, c
   expect(Object.values(row.failures).reduce((sum, n) => sum + n, 0)).toBe(row.failed);
   for (const kind of Object.keys(row.failures)) expect(['refused', 'reset', 'timeout', '5xx', 'other']).toContain(kind);
   expect(row.windowMs).toBeGreaterThanOrEqual(0);
+  expect(row.outageMs === 0).toBe(row.failed === 0);
+  expect(row.outageMs).toBeLessThanOrEqual(row.windowMs); // an outage lies within a restart window
   expect(row.p99Ms).toBeGreaterThan(0);
   expect(measurement).toBeDefined();
   const m = measurement!;
@@ -141,6 +143,12 @@ describe('the restart window and the counts', () => {
       [4000, 5, 1, 1],
     ]);
     expect(m.windowMs).toBe(170);
+    // The outage counts failed requests only: the slow answer at 1220 ms is not in it.
+    expect(m.outages.map((w) => [w.startMs, w.lengthMs, w.failed])).toEqual([
+      [1200, 103, 3],
+      [4000, 5, 1],
+    ]);
+    expect(m.outageMs).toBe(103);
     expect(m.byConnection).toEqual({'keep-alive': {sent: 1, failed: 1}, new: {sent: 104, failed: 3}});
   });
 
