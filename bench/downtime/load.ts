@@ -117,7 +117,10 @@ function send(target: URL, agent: Agent | false, timeoutMs: number): Promise<Omi
     const req = request(target, {agent, timeout: timeoutMs}, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk.length + body.length > 4096 ? '' : chunk));
+      res.on('data', (chunk: string) => {
+        // The start of the body is enough for the version of a /health answer; the rest is read and dropped.
+        if (body.length < 4096) body += chunk;
+      });
       res.on('error', (error: NodeJS.ErrnoException) => finish(classify(error), error.code ?? error.message));
       res.on('end', () => {
         const status = res.statusCode ?? 0;
