@@ -8,13 +8,14 @@
 //   2. on SIGINT, keep answering for a short drain, telling each keep-alive client that this
 //      connection closes (`Connection: close`), so no client sends a request on a socket the
 //      server is about to close (that race is what turns a reload into "socket hang up");
-//   3. then stop accepting (server.close), close the idle sockets, let the requests in flight
-//      finish, and exit before pm2's kill_timeout.
+//   3. then stop accepting, close the sockets left idle, let the requests in flight finish,
+//      and exit before pm2's kill_timeout.
 //
 // CommonJS without a package.json, so it runs as `node server.js` from the release dir.
 'use strict';
 
 const {createServer} = require('node:http');
+const net = require('node:net');
 const {readFileSync} = require('node:fs');
 const {join} = require('node:path');
 
@@ -57,10 +58,15 @@ function stop(signal) {
   stopping = true;
   console.log(`${release.app} v${release.version} stopping on ${signal}: draining for ${DRAIN_MS} ms`);
   setTimeout(() => {
-    // No new connections from here on; server.close() also closes the idle keep-alive
-    // sockets, and its callback runs once the requests in flight have been answered.
-    server.close(() => process.exit(0));
-    server.closeIdleConnections();
+    // No new connections from here on. net.Server's close, not http.Server's: since Node 19
+    // the latter also closes idle connections at once, and that includes one accepted a moment
+    // ago whose first request is still on its way (its client would get ECONNRESET). The
+    // callback runs once every connection has ended.
+    net.Server.prototype.close.call(server, () => process.exit(0));
+    // What is still open after the drain: kept-alive sockets whose clients sent nothing during
+    // it, and requests in flight (answered with `Connection: close`). Close the idle ones once
+    // a connection accepted just before the close has had time to deliver its request.
+    setTimeout(() => server.closeIdleConnections(), 500);
   }, DRAIN_MS);
   // A client that keeps a request open for ever must not hold the reload up to SIGKILL.
   setTimeout(() => {
