@@ -16,6 +16,9 @@
  * [--baseline <checkout>]` against an existing build; `--baseline` times another built
  * checkout in measurement 5 too. Prints Markdown on stdout, progress on stderr. A measurement,
  * not a test: nothing here passes or fails on a threshold.
+ *
+ * `npm run bench -- downtime [--quick]` is a separate benchmark (bench/downtime/run.ts): failed
+ * requests and restart windows of `parako update` + `parako rollback` under load, per supervisor.
  */
 import {existsSync, rmSync} from 'node:fs';
 import {mkdtemp, rm, statfs, writeFile} from 'node:fs/promises';
@@ -40,11 +43,15 @@ const FULL_RUN_NEEDS = 6 * 1024 ** 3;
 const QUICK_RUN_NEEDS = 1024 ** 3;
 const MEDIAN_NOTE = "Each phase's median is taken on its own, so the shares need not add up to 100 %.";
 
-const options = parseOptions(process.argv.slice(2));
 if (!existsSync(join(repoRoot, 'dist', 'commands'))) {
   process.stderr.write('bench: dist/ is not built; run `npm run bench` (which builds) or `npm run build` first\n');
   process.exit(2);
 }
+if (process.argv[2] === 'downtime') {
+  const {downtimeMain} = await import('./downtime/run.js');
+  process.exit(await downtimeMain(process.argv.slice(3)));
+}
+const options = parseOptions(process.argv.slice(2));
 const workDir = await mkdtemp(join(tmpdir(), 'parako-bench-'));
 process.once('SIGINT', () => {
   rmSync(workDir, {recursive: true, force: true});
@@ -119,7 +126,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`bench: ${problem}\nusage: tsx bench/run.ts [--quick] [--only 1,2,3,4,5,6] [--baseline <checkout>]\n`);
+  process.stderr.write(`bench: ${problem}\nusage: tsx bench/run.ts [--quick] [--only 1,2,3,4,5,6] [--baseline <checkout>]\n       tsx bench/run.ts downtime [--quick] [--only pm2,compose,systemd] [--cycles N] [--json <file>]\n`);
   process.exit(2);
 }
 

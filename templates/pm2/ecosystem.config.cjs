@@ -36,7 +36,9 @@ module.exports = {
       listen_timeout: 10000,
 
       // On reload the old instance gets SIGINT; it should stop accepting, finish the requests
-      // in flight and exit. After kill_timeout (ms) pm2 sends SIGKILL.
+      // in flight and exit. After kill_timeout (ms) pm2 sends SIGKILL. templates/pm2/server.js
+      // next to this file is an app that does all of this (ready, drain, close, exit): 0 failed
+      // requests over 5 update + rollback cycles under load (docs/supervisors.md#zero-downtime).
       kill_timeout: 8000,
 
       // A process that dies within min_uptime counts as an unstable start; after
