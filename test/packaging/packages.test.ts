@@ -219,9 +219,10 @@ describe.skipIf(missing !== false)(`parako as shipped${missing === false ? '' : 
       expect((await container.exec(['sh', '-c', 'command -v node nodejs'])).code).not.toBe(0);
 
       await container.sh(`dpkg -i /artifacts/parako_${VERSION}_amd64.deb`);
-      expect(await container.sh('readlink -f /usr/bin/parako; stat -c "%a %U:%G" /var/lib/parako; ls /usr/share/parako/systemd')).toBe(
-        // The app's unit template, and the pair parako schedule installs.
-        '/usr/lib/parako/bin/parako\n700 root:root\nparako-id.service\nparako-update.service\nparako-update.timer\n',
+      expect(await container.sh('readlink -f /usr/bin/parako; stat -c "%a %U:%G" /var/lib/parako; LC_ALL=C ls /usr/share/parako/systemd')).toBe(
+        // The app's unit template, its socket-activated variant with the socket and the example
+        // app that takes it (docs/supervisors/systemd.md), and the pair parako schedule installs.
+        '/usr/lib/parako/bin/parako\n700 root:root\nparako-id-socket-activated.service\nparako-id.service\nparako-id.socket\nparako-update.service\nparako-update.timer\nserver.js\n',
       );
       const parako = async (args: string[]): Promise<CliResult> => {
         const result = await container.exec(['parako', ...args, '--dir', '/opt/parako-id'], {env: {...FAST_ENV, NO_COLOR: '1'}, timeoutMs: 120_000});
