@@ -18,7 +18,7 @@ const COVERS: Record<string, string> = {
   'download': 'fetch the bundle, stream the artifact to disk while hashing it',
   'verify': 'one streamed pass: SHA-256 + signature check; then read release.json out of the tarball',
   'post-verify': 'post-verify hooks, breaking-change check',
-  'stage': 'extract into releases/.staging-*, check links, fsync every file and dir, rename; delete the download',
+  'stage': 'extract into releases/.staging-*, check links, one syncfs (else an fsync of every file and dir), rename; delete the download',
   'pre-swap': 'pre-swap hooks (a backup plugin backs up here, when configured)',
   'swap': 'temp link renamed over current',
   'post-swap': 'post-swap hooks; restart skipped (--no-restart)',
