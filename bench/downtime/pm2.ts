@@ -12,15 +12,15 @@
  */
 import {execFile} from 'node:child_process';
 import {existsSync} from 'node:fs';
-import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises';
 import {createRequire} from 'node:module';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {setTimeout as sleep} from 'node:timers/promises';
 import {promisify} from 'node:util';
 
 import {freePort} from '../../test/fixtures/app.js';
 import {repoRoot} from '../../test/fixtures/cli.js';
+import {stopPm2Home} from '../../test/fixtures/pm2-home.js';
 import {type DowntimeOptions, NEW_VERSION, OLD_VERSION, type ScenarioResult, measureCycles, parako, row, signedFeed, waitForVersion, withCleanup} from './scenario.js';
 
 const run = promisify(execFile);
@@ -104,35 +104,8 @@ async function pm2(home: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `pm2 kill`, then by pid what still runs with this PM2_HOME (the daemon and the apps it started). */
-async function stopPm2(home: string): Promise<void> {
-  await pm2(home, ['kill']).catch(() => undefined); // the pid sweep below is the fallback
-  const entry = `PM2_HOME=${home}`;
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const left = await pidsWithEnv(entry);
-    if (left.length === 0) break;
-    for (const pid of left) {
-      try {
-        process.kill(pid, attempt < 5 ? 'SIGTERM' : 'SIGKILL');
-      } catch {
-        // It exited in between.
-      }
-    }
-    await sleep(200);
-  }
-  await rm(home, {recursive: true, force: true});
+/** pm2 with this PM2_HOME stopped for good (test/fixtures/pm2-home.ts). */
+function stopPm2(home: string): Promise<void> {
+  return stopPm2Home(home, () => pm2(home, ['kill']));
 }
 
-async function pidsWithEnv(entry: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const name of await readdir('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    try {
-      if ((await readFile(`/proc/${name}/environ`, 'utf8')).split('\0').includes(entry)) found.push(pid);
-    } catch {
-      // Gone, or not ours to read.
-    }
-  }
-  return found;
-}

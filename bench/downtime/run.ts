@@ -7,18 +7,18 @@
  * stderr) and writes every row with the measurement behind it as JSON. A measurement, not a
  * test: nothing here passes or fails on a figure (a parako run that fails does fail it).
  */
-import {existsSync} from 'node:fs';
 import {writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
-import {repoRoot} from '../../test/fixtures/cli.js';
+import {systemdTestsMissing} from '../../test/fixtures/systemd.js';
 import {describeMachine} from '../machine.js';
 import {markdownTable} from '../table.js';
 import {composeMissing, runComposeDowntime} from './compose.js';
 import {type DowntimeRow, type Measurement, measure} from './measure.js';
 import {pm2Missing, runPm2Downtime} from './pm2.js';
 import {type DowntimeOptions, type ScenarioResult, running} from './scenario.js';
+import {runSystemdDowntime} from './systemd.js';
 
 const SUITES = ['pm2', 'compose', 'systemd'] as const;
 type Suite = (typeof SUITES)[number];
@@ -29,12 +29,6 @@ interface Options {
   json: string;
   cycles?: number;
 }
-
-/** The systemd scenarios live in bench/downtime/systemd.ts, written separately; run when present. */
-interface SystemdModule {
-  runSystemdDowntime(opts: {quick: boolean; cycles: number; measure: typeof measure}): Promise<DowntimeRow[]>;
-}
-const SYSTEMD_MODULE = join(repoRoot, 'bench', 'downtime', 'systemd.ts');
 
 export interface DowntimeReport {
   at: string;
@@ -86,13 +80,13 @@ export async function downtimeMain(argv: string[]): Promise<number> {
       const missing = composeMissing();
       if (missing !== false) report.skipped.push(`docker compose: ${missing}`);
       else add(await runComposeDowntime(ctx));
-    } else if (!existsSync(SYSTEMD_MODULE)) {
-      report.skipped.push('systemd: bench/downtime/systemd.ts is not in this checkout');
     } else {
-      // A variable specifier: this branch must type-check without the file.
-      const specifier = './systemd.js';
-      const systemd = (await import(specifier)) as SystemdModule;
-      for (const row of await systemd.runSystemdDowntime({quick: options.quick, cycles, measure})) {
+      const missing = systemdTestsMissing();
+      if (missing !== false) {
+        report.skipped.push(`systemd: ${missing}`);
+        continue;
+      }
+      for (const row of await runSystemdDowntime({quick: options.quick, cycles, measure})) {
         report.rows.push(row);
         report.details.push({row});
       }

@@ -19,24 +19,11 @@ import type {ReleaseSpec} from '../../test/fixtures/release.js';
 import {makeSignedWorld, type SignedWorld} from '../../test/fixtures/signed-world.js';
 import {createTestTrustRoot, type TestSigstore} from '../../test/fixtures/sigstore.js';
 import {ensureSystemdImage, freePort, startSystemdContainer, type SystemdContainer} from '../../test/fixtures/systemd.js';
+import type {DowntimeRow, measure} from './measure.js';
 
-// Declared here by shape; bench/downtime/measure.ts provides the real ones.
-export type Measure = (
-  url: string,
-  during: () => Promise<void>,
-  opts?: {ratePerSecond?: number},
-) => Promise<{sent: number; failed: number; failures: Record<string, number>; p99Ms: number; windowMs: number}>;
-
-export interface DowntimeRow {
-  supervisor: string;
-  mode: string;
-  cycles: number;
-  sent: number;
-  failed: number;
-  failures: Record<string, number>;
-  p99Ms: number;
-  windowMs: number;
-}
+/** What the harness hands in to measure each mode (bench/downtime/measure.ts). */
+export type Measure = typeof measure;
+export type {DowntimeRow};
 
 /** `restart`: templates/systemd/parako-id.service alone. `socket activation`: the parako-id.socket pair. */
 export type SystemdMode = 'restart' | 'socket activation';
@@ -76,8 +63,8 @@ async function measureMode(mode: SystemdMode, sigstore: TestSigstore, opts: {qui
       }
     });
     // Only the row's fields: a measure may return more (its windows, its baseline).
-    const {sent, failed, failures, p99Ms, windowMs} = result;
-    return {supervisor: 'systemd', mode, cycles: opts.cycles, sent, failed, failures, p99Ms, windowMs};
+    const {sent, failed, failures, p99Ms, windowMs, outageMs} = result;
+    return {supervisor: 'systemd', mode, cycles: opts.cycles, sent, failed, failures, p99Ms, windowMs, outageMs};
   } finally {
     await host?.container.remove();
     await world.cleanup();

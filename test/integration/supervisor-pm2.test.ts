@@ -9,7 +9,7 @@
  * Every test has its own pm2 daemon with a private PM2_HOME, given to every pm2 call (even
  * `pm2 --version` starts a daemon), and kills it afterwards by PM2_HOME and by pid.
  */
-import {chmod, chown, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {chmod, chown, mkdtemp, readFile, writeFile} from 'node:fs/promises';
 import {Agent, request} from 'node:http';
 import {createRequire} from 'node:module';
 import {tmpdir} from 'node:os';
@@ -24,6 +24,7 @@ import {appRelease, freePort} from '../fixtures/app.js';
 import {type CliResult, repoRoot} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {TEST_USER, testUserMissing} from '../fixtures/test-user.js';
+import {pidsWithEnv, stopPm2Home} from '../fixtures/pm2-home.js';
 import {currentTarget, exists, expectExit, explain, history, jsonOf, parako, useSignedWorlds} from './helpers.js';
 
 const PM2 = join(repoRoot, 'node_modules', '.bin', 'pm2');
@@ -62,42 +63,8 @@ async function startPm2(user?: string): Promise<Pm2Daemon> {
   return daemon;
 }
 
-/** `pm2 kill` with the daemon's PM2_HOME; then, by pid, whatever still runs with that PM2_HOME. */
-async function stopPm2(daemon: Pm2Daemon): Promise<void> {
-  await daemon.run(['kill']).catch(() => undefined); // the pid sweep below is the fallback
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const left = await pidsWithEnv(`PM2_HOME=${daemon.home}`);
-    if (left.length === 0) break;
-    for (const pid of left) {
-      try {
-        process.kill(pid, attempt < 5 ? 'SIGTERM' : 'SIGKILL');
-      } catch {
-        // It exited in between.
-      }
-    }
-    await sleep(200);
-  }
-  await rm(daemon.home, {recursive: true, force: true});
-}
-
-/** Processes whose environment holds `entry` (pm2's daemon and the apps it started all have PM2_HOME). */
-async function pidsWithEnv(entry: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const name of await readdir('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    try {
-      const environ = await readFile(`/proc/${name}/environ`, 'utf8');
-      if (environ.split('\0').includes(entry)) found.push(pid);
-    } catch {
-      // Gone, or not ours to read.
-    }
-  }
-  return found;
-}
-
 afterEach(async () => {
-  for (const daemon of daemons.splice(0)) await stopPm2(daemon);
+  for (const daemon of daemons.splice(0)) await stopPm2Home(daemon.home, () => daemon.run(['kill']));
 }, 60_000);
 
 const worlds = useSignedWorlds();
