@@ -8,6 +8,7 @@
  * oclif, whose messages for it stay the only ones.
  */
 import {DEFAULT_DIR} from '../core/layout.js';
+import type {OperationResult} from '../core/operation.js';
 import {LOG_LEVELS} from '../core/logger.js';
 import {errorResult} from './error-result.js';
 import {printResult} from './print-result.js';
@@ -42,7 +43,7 @@ export function parseStatusArgs(args: readonly string[], env: NodeJS.ProcessEnv)
 /** Runs status as the oclif command would, printing its result; the exit code. */
 export async function runStatus(parsed: StatusArgs): Promise<number> {
   const terminal = new Terminal(parsed.json);
-  let result;
+  let result: OperationResult;
   try {
     result = await statusResult(parsed.dir, terminal);
   } catch (error) {

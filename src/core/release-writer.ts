@@ -100,7 +100,10 @@ export class ReleaseWriter {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // Only an entry listed after its own children gets here; a link or file of that name was refused or is an error.
-      if (!lstatSync(absolute).isDirectory()) throw Object.assign(new Error(`${path} is in the archive both as a directory and as a ${lstatSync(absolute).isSymbolicLink() ? 'symlink' : 'file'}`), {code: 'TAR_ENTRY_ERROR', tarCode: 'TAR_ENTRY_ERROR', path});
+      const found = lstatSync(absolute);
+      if (!found.isDirectory()) {
+        throw Object.assign(new Error(`${path} is in the archive both as a directory and as a ${found.isSymbolicLink() ? 'symlink' : 'file'}`), {code: 'TAR_ENTRY_ERROR', tarCode: 'TAR_ENTRY_ERROR', path});
+      }
     }
     this.dirs.add(path);
   }

@@ -173,10 +173,11 @@ export async function settleService<S>(
     throw await options.explain(error as Blamed<S>);
   }
   const health = ctx.config?.health;
-  const target = health === undefined || options.accepting === false ? undefined : acceptTargetOf(health.url);
+  if (health === undefined || options.accepting === false) return state;
+  const target = acceptTargetOf(health.url);
   if (target === undefined) return state;
   try {
-    const accepted = await waitUntilAccepting(target, {timeoutMs: health!.timeoutSeconds * 1000, signal: ctx.signal});
+    const accepted = await waitUntilAccepting(target, {timeoutMs: health.timeoutSeconds * 1000, signal: ctx.signal});
     ctx.log.info({address: describeTarget(target), waitedMs: accepted.waitedMs, attempts: accepted.attempts}, 'the service accepts connections');
   } catch (error) {
     if (!(error instanceof NotAccepting)) throw error;

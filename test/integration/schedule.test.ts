@@ -7,12 +7,12 @@
 import {mkdir, readFile, writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
 
-import {afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
 import {repoRoot} from '../fixtures/cli.js';
 import {
-  appRelease, CONTAINER_NODE, ensureSystemdImage, expectAnswers, freePort, type ServiceRun, serviceRuns, startSystemdContainer, type SystemdContainer,
-  systemdTestsMissing, waitUntil,
+  appRelease, CONTAINER_NODE, expectAnswers, freePort, type ServiceRun, serviceRuns, startSystemdContainer,
+  systemdTestsMissing, useSystemdContainers, waitUntil,
 } from '../fixtures/systemd.js';
 import {currentTarget, expectExit, history, jsonOf, useSignedWorlds} from './helpers.js';
 
@@ -32,16 +32,7 @@ const MIGRATION_PROOF = `${INSTALL_DIR}/runtime/migration/ran`;
 
 describe.skipIf(missing !== false)(`parako schedule with systemd as PID 1${missing === false ? '' : ` (skipped: ${missing})`}`, {timeout: 240_000}, () => {
   const worlds = useSignedWorlds();
-  const containers: SystemdContainer[] = [];
-
-  beforeAll(async () => {
-    const build = await ensureSystemdImage();
-    console.log(`systemd image ${build.image}: ${build.built} in ${(build.durationMs / 1000).toFixed(1)} s${build.mirror ? ` (mirror ${build.mirror})` : ''}`);
-  }, 600_000);
-
-  afterEach(async () => {
-    for (const container of containers.splice(0)) await container.remove();
-  });
+  const containers = useSystemdContainers();
 
   it('the timer updates, rolls back an unhealthy release, skips it on the next run, and disable removes it all', async () => {
     const started = Date.now();

@@ -10,11 +10,11 @@ import {readFileSync} from 'node:fs';
 import {Agent, get} from 'node:http';
 import {setTimeout as sleep} from 'node:timers/promises';
 
-import {afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
 import {installedHost, type SystemdHost, type SystemdMode, templateRelease, UNIT, unitFiles} from '../../bench/downtime/systemd.js';
 import type {ReleaseSpec} from '../fixtures/release.js';
-import {appRelease, ensureSystemdImage, expectAnswers, startSystemdContainer, type SystemdContainer, systemdTestsMissing} from '../fixtures/systemd.js';
+import {appRelease, expectAnswers, startSystemdContainer, type SystemdContainer, systemdTestsMissing, useSystemdContainers} from '../fixtures/systemd.js';
 import {expectExit, FAST_ENV, useSignedWorlds} from './helpers.js';
 
 const missing = systemdTestsMissing();
@@ -26,17 +26,7 @@ const SETTLE_SECONDS = 2;
 
 describe.skipIf(missing !== false)(`systemd socket activation${missing === false ? '' : ` (skipped: ${missing})`}`, {timeout: 240_000}, () => {
   const worlds = useSignedWorlds();
-  const containers: SystemdContainer[] = [];
-
-  beforeAll(async () => {
-    const build = await ensureSystemdImage();
-    console.log(`systemd image ${build.image}: ${build.built} in ${(build.durationMs / 1000).toFixed(1)} s`);
-  }, 600_000);
-
-  // Registered after useSignedWorlds, so it runs before the worlds are removed.
-  afterEach(async () => {
-    for (const container of containers.splice(0)) await container.remove();
-  });
+  const containers = useSystemdContainers();
 
   async function host(mode: SystemdMode): Promise<SystemdHost & {publish(release: ReleaseSpec): Promise<void>; publishV110(): Promise<void>}> {
     const world = await worlds.make({app: UNIT});

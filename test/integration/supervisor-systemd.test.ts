@@ -8,12 +8,12 @@ import {mkdir, readFile, writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 
-import {afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
 import {repoRoot} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {
-  appRelease, ensureSystemdImage, expectAnswers, freePort, startSystemdContainer, type Mount, type SystemdContainer, systemdTestsMissing,
+  appRelease, expectAnswers, freePort, startSystemdContainer, type Mount, type SystemdContainer, systemdTestsMissing, useSystemdContainers,
 } from '../fixtures/systemd.js';
 import {currentTarget, expectExit, FAST_ENV, history, useSignedWorlds} from './helpers.js';
 
@@ -29,17 +29,7 @@ const SETTLE_SECONDS = 3;
 
 describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' : ` (skipped: ${missing})`}`, {timeout: 180_000}, () => {
   const worlds = useSignedWorlds();
-  const containers: SystemdContainer[] = [];
-
-  beforeAll(async () => {
-    const build = await ensureSystemdImage();
-    console.log(`systemd image ${build.image}: ${build.built} in ${(build.durationMs / 1000).toFixed(1)} s${build.mirror ? ` (mirror ${build.mirror})` : ''}`);
-  }, 600_000);
-
-  // Registered after useSignedWorlds, so it runs before the worlds are removed.
-  afterEach(async () => {
-    for (const container of containers.splice(0)) await container.remove();
-  });
+  const containers = useSystemdContainers();
 
   async function start(mounts: Mount[] = []): Promise<SystemdContainer> {
     const container = await startSystemdContainer(mounts);

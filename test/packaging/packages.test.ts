@@ -12,11 +12,11 @@ import type {AddressInfo} from 'node:net';
 import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
 
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {type CliResult, cleanEnv, repoRoot, runParako} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
-import {appRelease, ensureSystemdImage, expectAnswers, freePort, startSystemdContainer, type SystemdContainer, systemdTestsMissing} from '../fixtures/systemd.js';
+import {appRelease, expectAnswers, freePort, startSystemdContainer, systemdTestsMissing, useSystemdContainers} from '../fixtures/systemd.js';
 import {currentTarget, expectExit, FAST_ENV, useSignedWorlds} from '../integration/helpers.js';
 
 const pjson = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {version: string; dependencies: Record<string, string>};
@@ -184,15 +184,7 @@ describe.skipIf(missing !== false)(`parako as shipped${missing === false ? '' : 
   });
 
   describe.skipIf(containerMissing !== false)(`the .deb${containerMissing === false ? '' : ` (skipped: ${containerMissing})`}`, () => {
-    const containers: SystemdContainer[] = [];
-
-    beforeAll(async () => {
-      await ensureSystemdImage();
-    }, 600_000);
-
-    afterEach(async () => {
-      for (const container of containers.splice(0)) await container.remove();
-    });
+    const containers = useSystemdContainers();
 
     it('installs on a Debian host without Node.js, then updates, reports on and rolls back a systemd service', async () => {
       const world = await worlds.make({app: 'parako-id'});
