@@ -33,11 +33,11 @@ if (args[0] === 'status' && noPluginCode()) {
 const {execute, settings} = await import('@oclif/core');
 
 // Plugins import {defineHook} from 'parako' without a copy of their own: they get this
-// installation's SDK (src/cli/plugin-imports.ts). oclif itself runs a plugin's code only for
+// installation's SDK (src/hooks/plugin-imports.ts). oclif itself runs a plugin's code only for
 // installed and linked ones (their commands, oclif hooks) and `parako plugins` loads the
 // plugins it installs or links; for those the resolve hook is registered now. Bundled plugins
 // bring hooks and providers only, which parako's own hook runner loads after registering it.
-if (existsSync(storeFile) || args0IsPlugins(args)) (await import('../dist/cli/plugin-imports.js')).resolvePluginImports();
+if (existsSync(storeFile) || args0IsPlugins(args)) (await import('../dist/hooks/plugin-imports.js')).resolvePluginImports();
 
 // `parako plugins install ./my-plugin-1.0.0.tgz`: plugin-plugins takes a bare path for a GitHub
 // "org/repo" and npm resolves a relative `file:` against the data dir, so a local tarball is

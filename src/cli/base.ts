@@ -11,7 +11,6 @@ import type {OperationEnv, OperationResult} from '../core/operation.js';
 import type {HookRunner} from '../hooks/runner.js';
 import {errorResult} from './error-result.js';
 import {printResult} from './print-result.js';
-import {resolvePluginImports} from './plugin-imports.js';
 import {Terminal, writeText} from './terminal.js';
 
 export type BaseFlags = Interfaces.InferredFlags<(typeof ParakoCommand)['baseFlags']>;
@@ -95,8 +94,6 @@ export abstract class ParakoCommand extends Command {
       import('../hooks/plugin-trust.js'),
       import('../hooks/store.js'),
     ]);
-    // prepare() below loads the providers of the plugins that act, and run() their hooks.
-    resolvePluginImports();
     const unloaded = await unloadedPlugins(this.config.dataDir, new Set(this.config.plugins.keys()));
     // The run's log keeps what its stderr said: plugins were loaded unchecked.
     if (trustReport(this.config.dataDir).unchecked) log.warn({env: UNCHECKED_PLUGINS_ENV}, 'plugins were loaded without checking who can change their files');

@@ -1,8 +1,10 @@
 import {randomBytes} from 'node:crypto';
-import {closeSync, createReadStream, openSync, readSync} from 'node:fs';
+import {createReadStream} from 'node:fs';
 import {chmod, lstat, mkdir, readdir, readlink, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
 import {performance} from 'node:perf_hooks';
+import type {TransformOptions} from 'node:stream';
+import {createGunzip, type ZlibOptions} from 'node:zlib';
 import {Parser, type ReadEntry} from 'tar';
 
 import {DiskFullError, InterruptedError, ParakoError, StageError, UnsafeArchiveError} from './errors.js';
@@ -139,34 +141,41 @@ export async function checkArchive(artifact: string, limits: StageLimits): Promi
 }
 
 /** Bytes read from the artifact at a time. */
-const READ_SIZE = 4 * 1024 * 1024;
+const READ_SIZE = 1024 * 1024;
 /**
- * Bytes of gzip handed to the unpacker at a time. Deflate expands at most about 1032:1, so a
- * slice is at most 4 MiB of tar; since no two entries may share a path, that is a few hundred
- * entries even in an archive of empty files or links (docs/performance.md, measurement 5).
+ * Bytes of tar inflated at a time, the most the parser is handed at once: at most 512 entries
+ * (a header each), a few milliseconds of work, so a signal is seen within a fraction of a
+ * second whatever the archive holds (docs/performance.md, measurement 5).
  */
-const SLICE_SIZE = 4 * 1024;
-/** How long slices are unpacked before the event loop gets a turn and a signal is looked for. */
+const INFLATE_CHUNK = 256 * 1024;
+/** How long chunks are unpacked before the event loop gets a turn and a signal is looked for. */
 const LOOK_EVERY_MS = 20;
+/** node-tar's own limit when it inflates: more tar than this many times the gzip read is a bomb. */
+const MAX_INFLATE_RATIO = 1000;
 
 /**
- * node-tar's parser, fed from the artifact in SLICE_SIZE pieces, each entry checked by the
- * rules and written by ReleaseWriter (release-writer.ts): synchronous writes, a few direct
- * syscalls per file instead of a dozen round trips through libuv's thread pool, and no
- * directory made twice (docs/performance.md). Each slice is parsed synchronously; every
- * LOOK_EVERY_MS the event loop gets a turn, so a SIGINT/SIGTERM is seen and acted on
- * (`stopIfSignalled`) within a fraction of a second.
+ * The artifact is inflated on libuv's thread pool (zlib's streaming gunzip) while the main
+ * thread parses and writes the chunk inflated before it, as `tar -xzf` runs gzip beside tar.
+ * node-tar's parser gets plain tar; each entry is checked by the rules and written by
+ * ReleaseWriter (release-writer.ts): synchronous writes, a few direct syscalls per file
+ * instead of a dozen round trips through the thread pool, and no directory made twice
+ * (docs/performance.md). Every LOOK_EVERY_MS the event loop gets a turn, so a SIGINT/SIGTERM
+ * is seen and acted on (`stopIfSignalled`) within a fraction of a second.
  */
 async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<ReleaseSize> {
   const rules = new EntryRules(limits);
   let refusal: UnsafeArchiveError | undefined;
   let failure: unknown;
-  let pauseAfterSlice = false;
+  let pauseAfterChunk = false;
   const writer = new ReleaseWriter(cwd, (error) => {
     failure ??= error;
   });
+  // Plain tar only: brotli and zstd are never sniffed, and a gzip inside the gzip is refused
+  // below rather than inflated a second time.
   const parser = new Parser({
     strict: true,
+    brotli: false,
+    zstd: false,
     onReadEntry: (entry: ReadEntry) => {
       if (refusal !== undefined || failure !== undefined) {
         entry.resume();
@@ -186,43 +195,45 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits,
         entry.resume();
         return;
       }
-      if (rules.count === 3) pauseAfterSlice = true;
+      if (rules.count === 3) pauseAfterChunk = true;
     },
   });
   // strict turns every warning into an 'error' event; the first one decides.
   parser.on('error', (error: unknown) => {
     failure ??= error;
   });
-  const fd = openSync(artifact, 'r');
+  const source = createReadStream(artifact, {highWaterMark: READ_SIZE});
+  // One chunk inflated ahead of the one being parsed: the pool works while the main thread does.
+  const inflateOptions: ZlibOptions & TransformOptions = {chunkSize: INFLATE_CHUNK, readableHighWaterMark: 2 * INFLATE_CHUNK};
+  const inflate = createGunzip(inflateOptions);
+  source.on('error', (error) => inflate.destroy(error));
+  source.pipe(inflate);
+  let inflated = 0;
   let lastLook = performance.now();
   try {
-    let ended = false;
-    while (!ended && refusal === undefined && failure === undefined) {
-      // A fresh buffer per read: the parser may keep a reference to a chunk it has not finished.
-      const chunk = Buffer.allocUnsafe(READ_SIZE);
-      const read = readSync(fd, chunk, 0, READ_SIZE, null);
-      if (read === 0) {
-        withReleaseUmask(() => parser.end());
-        ended = true;
+    for await (const chunk of inflate as AsyncIterable<Buffer>) {
+      if (inflated === 0 && chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) throw unsafe('a gzip stream inside the gzip stream, not a tar archive');
+      inflated += chunk.length;
+      if (inflated > MAX_INFLATE_RATIO * Math.max(source.bytesRead, 1)) throw unsafe(`it inflates more than ${MAX_INFLATE_RATIO} times its size (a decompression bomb)`);
+      withReleaseUmask(() => parser.write(chunk));
+      if (refusal !== undefined || failure !== undefined) break;
+      if (pauseAfterChunk) {
+        pauseAfterChunk = false;
+        await pauseForTests('mid-extract');
       }
-      for (let offset = 0; offset < read && refusal === undefined && failure === undefined; offset += SLICE_SIZE) {
-        withReleaseUmask(() => parser.write(chunk.subarray(offset, Math.min(offset + SLICE_SIZE, read))));
-        if (pauseAfterSlice) {
-          pauseAfterSlice = false;
-          await pauseForTests('mid-extract');
-        }
-        if (performance.now() - lastLook >= LOOK_EVERY_MS) {
-          await yieldToEventLoop(); // the CLI's signal handler runs here
-          // A file cut off here is closed by writer.close() below.
-          stopIfSignalled();
-          lastLook = performance.now();
-        }
+      if (performance.now() - lastLook >= LOOK_EVERY_MS) {
+        await yieldToEventLoop(); // the CLI's signal handler runs here
+        // A file cut off here is closed by writer.close() below.
+        stopIfSignalled();
+        lastLook = performance.now();
       }
     }
+    if (refusal === undefined && failure === undefined) withReleaseUmask(() => parser.end());
   } catch (error) {
     failure ??= error;
   } finally {
-    closeSync(fd);
+    source.destroy();
+    inflate.destroy();
     writer.close();
   }
   if (refusal !== undefined) throw refusal;

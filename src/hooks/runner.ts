@@ -11,6 +11,7 @@ import {type InstallView, type Provider, type SupervisorView, validateSettings} 
 import type {Logger} from '../core/logger.js';
 import {actsWhen, type Verdict} from './acts-when.js';
 import type {HookContext, HookFunction} from './context.js';
+import {resolvePluginImports} from './plugin-imports.js';
 
 /** first-party: shipped inside this parako installation; installed, linked: from the plugin store. */
 export type PluginOrigin = 'first-party' | 'installed' | 'linked';
@@ -94,6 +95,7 @@ export function discoverProviders(config: Config): ProviderImplementation[] {
 }
 
 async function loadProvider(plugin: Interfaces.Plugin, target: string): Promise<Provider> {
+  resolvePluginImports();
   const {module} = await ModuleLoader.loadWithData<Record<string, unknown>>(plugin, target);
   const provider = module.default;
   if (provider === null || typeof provider !== 'object') throw new Error(`${target} of ${plugin.name} has no default export made with defineProvider`);
@@ -112,6 +114,7 @@ function originOf(plugin: Interfaces.Plugin): PluginOrigin {
 }
 
 async function loadHook(plugin: Interfaces.Plugin, hook: {target: string; identifier: string}): Promise<HookFunction> {
+  resolvePluginImports();
   const {module} = await ModuleLoader.loadWithData<Record<string, unknown>>(plugin, hook.target);
   const candidate = module[hook.identifier] ?? (hook.identifier === 'default' ? module.default : undefined);
   if (typeof candidate !== 'function') {

@@ -127,8 +127,8 @@ describe('what the --version shortcut and the deferred plugin resolver rely on',
   });
 
   it("bundled parako plugins bring only hook points and providers, which parako's hook runner loads", async () => {
-    // oclif imports a plugin's commands and its oclif hooks itself, before a command could
-    // register the resolver for `import … from 'parako'` (src/cli/plugin-imports.ts).
+    // oclif imports a plugin's commands and its oclif hooks itself, before the hook runner could
+    // register the resolver for `import … from 'parako'` (src/hooks/plugin-imports.ts).
     for (const name of pjson.oclif.plugins.filter((plugin) => !plugin.startsWith('@oclif/'))) {
       const plugin = JSON.parse(await readFile(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')) as {oclif?: {hooks?: Record<string, unknown>; commands?: unknown}};
       expect({name, commands: plugin.oclif?.commands}).toEqual({name, commands: undefined});

@@ -1,14 +1,15 @@
 import {existsSync} from 'node:fs';
-import {lstat, mkdtemp, readdir, readlink, rm, stat} from 'node:fs/promises';
+import {lstat, mkdtemp, readdir, readlink, rm, stat, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import {gzipSync} from 'node:zlib';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
 import {InterruptedError, UnsafeArchiveError, VerificationError} from '../../src/core/errors.js';
 import {Layout} from '../../src/core/layout.js';
 import {parseManifest, type ReleaseManifest} from '../../src/core/release-manifest.js';
 import {checkArchive, DEFAULT_LIMITS, stageRelease, type StageLimits} from '../../src/core/stage.js';
-import {type TarEntry, writeTgz} from '../fixtures/tar-writer.js';
+import {type TarEntry, tarBytes, tgzBytes, writeTgz} from '../fixtures/tar-writer.js';
 
 const manifestText = JSON.stringify({app: 'app', version: '1.0.0'});
 const manifest: TarEntry = {path: 'release.json', content: manifestText};
@@ -203,6 +204,34 @@ describe('staging a verified artifact', () => {
   it('stops a decompression bomb at the byte cap before writing it', async () => {
     const error = await stage([manifest, {path: 'big', content: Buffer.alloc(1024 * 1024)}], {limits: {maxExtractedBytes: 64 * 1024, maxEntries: 100}}).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/more than 65536 bytes/);
+    expect(await releasesDirIsEmpty()).toBe(true);
+  });
+
+  it('refuses a gzip stream inside the gzip stream instead of inflating it twice', async () => {
+    const artifact = join(root, 'double.tgz');
+    await writeFile(artifact, gzipSync(tgzBytes([manifest, {path: 'a', content: 'x'}])));
+    const error = await stageRelease({layout, artifact, app: 'app', version: '1.0.0', limits: DEFAULT_LIMITS, shown}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnsafeArchiveError);
+    expect((error as Error).message).toMatch(/a gzip stream inside the gzip stream/);
+    expect(await releasesDirIsEmpty()).toBe(true);
+  });
+
+  it('stops a release that inflates more than 1000 times its size, as node-tar would', async () => {
+    // 64 MiB of zeros deflates about 1030:1, under the byte cap but over the ratio.
+    const error = await stage([manifest, {path: 'zeros', content: Buffer.alloc(64 * 1024 * 1024)}]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnsafeArchiveError);
+    expect((error as Error).message).toMatch(/inflates more than 1000 times its size/);
+    expect(await releasesDirIsEmpty()).toBe(true);
+  });
+
+  it('says a corrupt gzip stream cannot be extracted, and installs nothing', async () => {
+    const artifact = join(root, 'corrupt.tgz');
+    const good = gzipSync(tarBytes([manifest, {path: 'a', content: 'y'.repeat(100_000)}]));
+    good.fill(0x55, 40, 80);
+    await writeFile(artifact, good);
+    const error = await stageRelease({layout, artifact, app: 'app', version: '1.0.0', limits: DEFAULT_LIMITS, shown}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnsafeArchiveError);
+    expect((error as Error).message).toMatch(/^the artifact cannot be extracted: .*; nothing was installed$/);
     expect(await releasesDirIsEmpty()).toBe(true);
   });
 
