@@ -1,4 +1,4 @@
-import {createHash, type Hash} from 'node:crypto';
+import {createHash} from 'node:crypto';
 import {constants, createReadStream} from 'node:fs';
 import {type FileHandle, open, rm, stat, writeFile} from 'node:fs/promises';
 import {dirname} from 'node:path';
@@ -24,12 +24,26 @@ export interface DownloadRequest {
   signal?: AbortSignal;
   attempts?: number;
   onProgress?: (received: number, total: number) => void;
+  /**
+   * A fresh digest for each attempt, fed every byte of the file in order (a resumed file's
+   * prefix too); its SHA-256 is the download's. The verify phase hands one in, so the signature
+   * is checked against the bytes as they arrived, without reading the file again.
+   */
+  newDigest?: () => ArtifactDigest;
 }
 
-export interface DownloadedFile {
+/** Hashes the file's bytes as they stream by. */
+export interface ArtifactDigest {
+  update(chunk: Buffer): void;
+  sha256Hex(): string;
+}
+
+export interface DownloadedFile<D extends ArtifactDigest = ArtifactDigest> {
   file: string;
   sha256: string;
   size: number;
+  /** The digest that saw every byte of the file, from `newDigest`. */
+  digest: D;
 }
 
 class RetryableError extends Error {}
@@ -39,6 +53,8 @@ class RetryableError extends Error {}
  * retries 5xx and network errors with backoff, and never accepts more bytes than the index
  * says (the endless-data attack).
  */
+export async function downloadArtifact<D extends ArtifactDigest>(req: DownloadRequest & {newDigest: () => D}): Promise<DownloadedFile<D>>;
+export async function downloadArtifact(req: DownloadRequest): Promise<DownloadedFile>;
 export async function downloadArtifact(req: DownloadRequest): Promise<DownloadedFile> {
   ensurePrivateDir(dirname(req.file));
   const attempts = req.attempts ?? 5;
@@ -47,8 +63,8 @@ export async function downloadArtifact(req: DownloadRequest): Promise<Downloaded
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (req.signal?.aborted) throw interrupted();
     try {
-      const sha256 = await fetchOnce(req);
-      return {file: req.file, sha256, size: req.size};
+      const digest = await fetchOnce(req);
+      return {file: req.file, sha256: digest.sha256Hex(), size: req.size, digest};
     } catch (error) {
       if (req.signal?.aborted) throw interrupted();
       if (!(error instanceof RetryableError)) throw error;
@@ -65,13 +81,14 @@ export async function downloadArtifact(req: DownloadRequest): Promise<Downloaded
   });
 }
 
-/** One request; returns the SHA-256 of the whole file, hashed as the bytes stream in. */
-async function fetchOnce(req: DownloadRequest): Promise<string> {
+/** One request; returns the digest of the whole file, fed as the bytes stream in. */
+async function fetchOnce(req: DownloadRequest): Promise<ArtifactDigest> {
+  const newDigest = req.newDigest ?? sha256Digest;
   const have = await partialSize(req.file, req.size);
-  if (have === req.size) return hashFile(req.file);
+  if (have === req.size) return digestFile(req.file, newDigest());
   // Hashed before the request: once the response arrives its body must be consumed at once,
   // or chunks (and the error of a dropped connection) would pass by unseen.
-  const resumedHash = have > 0 ? await hashPrefix(req.file) : undefined;
+  const resumedHash = have > 0 ? await digestFile(req.file, newDigest()) : undefined;
   let response: Dispatcher.ResponseData;
   try {
     response = await request(req.url, {
@@ -85,7 +102,7 @@ async function fetchOnce(req: DownloadRequest): Promise<string> {
   }
   const offset = await checkResponse(req, response, have);
   const limit = req.size;
-  const hash = offset > 0 && resumedHash !== undefined ? resumedHash : createHash('sha256');
+  const hash = offset > 0 && resumedHash !== undefined ? resumedHash : newDigest();
   let handle: FileHandle | undefined;
   let written = offset;
   try {
@@ -96,7 +113,10 @@ async function fetchOnce(req: DownloadRequest): Promise<string> {
         });
       }
       handle ??= await open(req.file, (offset === 0 ? constants.O_TRUNC : constants.O_APPEND) | WRITE_NEW_OR_OWN, 0o600);
-      await handle.write(chunk);
+      // The digest stands for the file's bytes (the signature is checked against it): a short
+      // write would leave them apart, so it fails the attempt.
+      const {bytesWritten} = await handle.write(chunk);
+      if (bytesWritten !== chunk.length) throw new Error(`short write to ${req.file}: ${bytesWritten} of ${chunk.length} bytes`);
       hash.update(chunk);
       const before = written;
       written += chunk.length;
@@ -121,7 +141,7 @@ async function fetchOnce(req: DownloadRequest): Promise<string> {
   }
   await handle?.close();
   if (written < limit) throw new RetryableError(`connection closed after ${written} of ${limit} bytes`);
-  return hash.digest('hex');
+  return hash;
 }
 
 /**
@@ -227,14 +247,23 @@ async function partialSize(file: string, size: number): Promise<number> {
   }
 }
 
-async function hashPrefix(file: string): Promise<Hash> {
+function sha256Digest(): ArtifactDigest {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash;
+  return {
+    update: (chunk) => {
+      hash.update(chunk);
+    },
+    sha256Hex: () => hash.digest('hex'),
+  };
+}
+
+async function digestFile<D extends ArtifactDigest>(file: string, digest: D): Promise<D> {
+  for await (const chunk of createReadStream(file, {highWaterMark: 1024 * 1024})) digest.update(chunk as Buffer);
+  return digest;
 }
 
 export async function hashFile(file: string): Promise<string> {
-  return (await hashPrefix(file)).digest('hex');
+  return (await digestFile(file, sha256Digest())).sha256Hex();
 }
 
 const REDIRECT_NEXT = 'the feed server (or something in front of it) is misconfigured: tell the publisher; nothing was installed';

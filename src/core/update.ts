@@ -3,6 +3,7 @@ import {join} from 'node:path';
 
 import {releaseRef, retainedRelease} from './context.js';
 import {downloadArtifact, downloadSmallFile} from './download.js';
+import type {ArtifactPass} from './verify.js';
 import {DownloadError, ENDINGS, ExitCode, exitCodeOf, messageOf, RefusedError} from './errors.js';
 import {type FeedRelease, fetchIndex, resolveVersion} from './feed.js';
 import {badVersions, readHistory} from './history.js';
@@ -71,9 +72,9 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     run.stopIfSignalled('the download');
     await run.phase('download', {download: artifact});
     await mkdir(layout.downloadsDir, {recursive: true, mode: 0o700});
-    const bundle = await fetchRelease(env, target.release, artifact);
+    const fetched = await fetchRelease(env, target.release, artifact);
     await run.phase('verify');
-    releases.to.manifest = await verifyRelease(env, target.release, artifact, bundle);
+    releases.to.manifest = await verifyRelease(env, target.release, artifact, fetched);
     await run.hooks('post-verify');
     if (options.unattended) refuseUnattended(env.config, [signedNeeds(releases.to.manifest)], 'its signed release.json');
     else await confirmBreaking(env, options, releases.to.manifest);
@@ -92,7 +93,7 @@ async function runUpdate(env: OperationEnv, options: UpdateOptions): Promise<Ope
     }
     releases.to.manifest = staged.manifest;
     env.out.say(staged.reused ? `reusing the retained release ${staged.path}` : `staged v${to} in ${staged.path}`);
-    await removeDownload(artifact, bundle);
+    await removeDownload(artifact, fetched.bundle);
     await run.hooks('pre-swap', backupIntent(env, options, releases.to.manifest), {stagingDir: undefined});
     run.stopIfSignalled('the swap');
     await run.swap();
@@ -167,8 +168,14 @@ function artifactName(env: OperationEnv, release: FeedRelease): string {
   return `${env.config.app}-v${release.version}-${release.sha256.slice(0, 12)}.tar.gz`;
 }
 
-/** Phase 3: the artifact, streamed and hashed, and its Sigstore bundle. */
-async function fetchRelease(env: OperationEnv, release: FeedRelease, artifact: string): Promise<string> {
+interface FetchedRelease {
+  bundle: string;
+  /** The signature check's digests, fed by the download; absent when the bundle is unusable (verify says why). */
+  pass?: ArtifactPass;
+}
+
+/** Phase 3: the Sigstore bundle, then the artifact, streamed into the digests its checks need. */
+async function fetchRelease(env: OperationEnv, release: FeedRelease, artifact: string): Promise<FetchedRelease> {
   const maxBytes = env.config.limits?.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
   if (release.size > maxBytes) {
     throw new DownloadError(`the feed says v${release.version} is ${release.size} bytes, more than limits.maxDownloadBytes (${maxBytes}); not downloading it`, {
@@ -177,21 +184,25 @@ async function fetchRelease(env: OperationEnv, release: FeedRelease, artifact: s
   }
   const bundle = `${artifact}.sigstore.json`;
   await downloadSmallFile(release.bundleUrl, bundle, 1024 * 1024, env.http, env.signal);
+  // The bytes feed the signature check as they arrive; the verify phase decides on it.
+  const {ArtifactPass, artifactPassFor} = await import('./verify.js');
+  const digestAlgorithm = (await artifactPassFor(bundle))?.digestAlgorithm;
   const downloaded = await downloadArtifact({
     url: release.artifactUrl, file: artifact, size: release.size, client: env.http, log: env.log, signal: env.signal,
     onProgress: (received, total) => env.out.progress(received, total),
+    newDigest: () => new ArtifactPass(digestAlgorithm ?? 'sha256'),
   });
   env.out.progressDone();
   env.out.say(`downloaded ${release.artifactUrl} (${release.size} bytes, sha256 ${downloaded.sha256})`);
-  return bundle;
+  return {bundle, pass: digestAlgorithm === undefined ? undefined : downloaded.digest};
 }
 
 /** Phase 4: nothing is parsed or extracted before this passes (verify-before-parse). */
-async function verifyRelease(env: OperationEnv, release: FeedRelease, artifact: string, bundle: string): Promise<ReleaseManifest> {
+async function verifyRelease(env: OperationEnv, release: FeedRelease, artifact: string, fetched: FetchedRelease): Promise<ReleaseManifest> {
   const policy = env.config.verify;
   const {verifyArtifact} = await import('./verify.js');
   const verified = await verifyArtifact({
-    artifactPath: artifact, bundlePath: bundle, policy, expectedSha256: release.sha256, baseDir: env.layout.dir,
+    artifactPath: artifact, bundlePath: fetched.bundle, policy, expectedSha256: release.sha256, baseDir: env.layout.dir, streamed: fetched.pass,
   });
   env.out.say(`verified: signed by ${verified.signer}${verified.issuer === undefined ? '' : ` (issuer ${verified.issuer})`}`);
   const manifest = await readManifestFromArtifact(artifact);
@@ -272,8 +283,8 @@ async function dryRun(env: OperationEnv, options: UpdateOptions): Promise<Operat
     const {releases} = run;
     await run.hooks('pre-download');
     const artifact = join(scratch, artifactName(env, target.release));
-    const bundle = await fetchRelease(env, target.release, artifact);
-    releases.to.manifest = await verifyRelease(env, target.release, artifact, bundle);
+    const fetched = await fetchRelease(env, target.release, artifact);
+    releases.to.manifest = await verifyRelease(env, target.release, artifact, fetched);
     // Nothing is staged, so every entry is checked here as staging would: an archive the update
     // would refuse (a second release.json, say) is refused now, not shown as a plan.
     const {checkArchive} = await import('./stage.js');

@@ -57,6 +57,8 @@ export interface VerifyInput {
   baseDir?: string;
   /** Where the public-good trusted root is fetched from when the policy pins none. */
   tuf?: TufOptions;
+  /** Fed every byte of `artifactPath` as it was downloaded into it; then the file is not read again. */
+  streamed?: ArtifactPass;
 }
 
 export interface VerifiedArtifact {
@@ -116,7 +118,9 @@ export async function verifyArtifact(input: VerifyInput): Promise<VerifiedArtifa
   const bundle = await readBundle(input.bundlePath);
   checkBundleMatchesPolicy(bundle, input.policy);
   const trust = await loadTrustMaterial(input.policy, {baseDir: input.baseDir, tuf: input.tuf, keyOnly: !needsTrustedRoot(bundle, input.policy)});
-  const streamed = await readArtifact(input.artifactPath, bundle);
+  // A pass fed by the download stands for the file only if it hashed what this bundle declares.
+  const fed = input.streamed?.result();
+  const streamed = fed !== undefined && fed.digestAlgorithm === digestAlgorithmOf(bundle) ? fed : await readArtifact(input.artifactPath, bundle);
   checkDigests(streamed, bundle, input.expectedSha256);
   const signer = verifyBundle(bundle, streamed, trust, input.policy);
   return describeSigner(signer, streamed, bundle, trust);
@@ -224,32 +228,70 @@ interface StreamedArtifact {
   signature: Verify;
 }
 
-/** One streamed pass over the artifact feeds every check that needs its bytes. */
-async function readArtifact(artifactPath: string, bundle: BundleWithMessageSignature): Promise<StreamedArtifact> {
+/**
+ * Every digest the checks need, fed the artifact's bytes once, in order: the SHA-256 the index
+ * lists, the bundle's messageDigest, and the signature's Verify. The download feeds one as the
+ * bytes arrive (`artifactPassFor`), so the verify phase need not read the artifact again;
+ * `parako verify` feeds one from the file.
+ */
+export class ArtifactPass {
+  private readonly sha256 = createHash('sha256');
+  private readonly bundleDigest: Hash | undefined;
+  private readonly signature: Verify;
+  private finished: StreamedArtifact | undefined;
+
+  constructor(readonly digestAlgorithm: string) {
+    this.bundleDigest = digestAlgorithm === 'sha256' ? undefined : createHash(digestAlgorithm);
+    this.signature = createVerify(digestAlgorithm);
+  }
+
+  update(chunk: Buffer): void {
+    this.sha256.update(chunk);
+    this.bundleDigest?.update(chunk);
+    this.signature.update(chunk);
+  }
+
+  /** Hex SHA-256 of every byte fed; the pass is finished after this. */
+  sha256Hex(): string {
+    return this.result().sha256;
+  }
+
+  result(): StreamedArtifact {
+    if (this.finished === undefined) {
+      const sha256Digest = this.sha256.digest();
+      this.finished = {sha256: sha256Digest.toString('hex'), digest: this.bundleDigest?.digest() ?? sha256Digest, digestAlgorithm: this.digestAlgorithm, signature: this.signature};
+    }
+    return this.finished;
+  }
+}
+
+/** The pass a bundle calls for, read from its file; undefined when the bundle is unusable (verify says why). */
+export async function artifactPassFor(bundlePath: string): Promise<ArtifactPass | undefined> {
+  try {
+    return new ArtifactPass(digestAlgorithmOf(await readBundle(bundlePath)));
+  } catch {
+    return undefined;
+  }
+}
+
+function digestAlgorithmOf(bundle: BundleWithMessageSignature): string {
   const declared = bundle.content.messageSignature.messageDigest?.algorithm ?? HashAlgorithm.HASH_ALGORITHM_UNSPECIFIED;
   const digestAlgorithm = HASH_NAMES[declared];
   if (digestAlgorithm === undefined) {
     throw new VerificationError(`messageDigest: unsupported digest algorithm ${HashAlgorithm[declared] ?? declared} in the bundle (SHA2_256, SHA2_384 or SHA2_512 expected)`);
   }
-  const sha256 = createHash('sha256');
-  const bundleDigest: Hash | undefined = digestAlgorithm === 'sha256' ? undefined : createHash(digestAlgorithm);
-  const signature = createVerify(digestAlgorithm);
+  return digestAlgorithm;
+}
+
+/** One streamed pass over the artifact feeds every check that needs its bytes. */
+async function readArtifact(artifactPath: string, bundle: BundleWithMessageSignature): Promise<StreamedArtifact> {
+  const pass = new ArtifactPass(digestAlgorithmOf(bundle));
   try {
-    for await (const chunk of createReadStream(artifactPath)) {
-      sha256.update(chunk as Buffer);
-      bundleDigest?.update(chunk as Buffer);
-      signature.update(chunk as Buffer);
-    }
+    for await (const chunk of createReadStream(artifactPath, {highWaterMark: 1024 * 1024})) pass.update(chunk as Buffer);
   } catch (error) {
     throw new VerificationError(`cannot read the artifact ${artifactPath}: ${(error as Error).message}`, {cause: error});
   }
-  const sha256Digest = sha256.digest();
-  return {
-    sha256: sha256Digest.toString('hex'),
-    digest: bundleDigest?.digest() ?? sha256Digest,
-    digestAlgorithm,
-    signature,
-  };
+  return pass.result();
 }
 
 /** The index's digest and the bundle's messageDigest must both describe the bytes on disk. */
