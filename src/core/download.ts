@@ -4,11 +4,11 @@ import {type FileHandle, open, rm, stat, writeFile} from 'node:fs/promises';
 import {dirname} from 'node:path';
 import type {Readable} from 'node:stream';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {type Dispatcher, request} from 'undici';
+import type {Dispatcher} from 'undici';
 
 import {DiskFullError, DownloadError, InterruptedError} from './errors.js';
 import {describeNetworkError} from './feed.js';
-import {isRedirectLoop, tooManyRedirects} from './http.js';
+import {isRedirectLoop, request, tooManyRedirects} from './http.js';
 import type {Logger} from './logger.js';
 import {ensurePrivateDir} from './safe-dir.js';
 import {pauseForTests} from './test-pause.js';

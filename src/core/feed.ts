@@ -1,9 +1,9 @@
 import semver from 'semver';
-import {type Dispatcher, request} from 'undici';
+import type {Dispatcher} from 'undici';
 import {z} from 'zod';
 
 import {DownloadError, InterruptedError, RefusedError, UsageError} from './errors.js';
-import {type HttpTimeouts, isRedirectLoop, timeoutsFromEnv, tooManyRedirects} from './http.js';
+import {type HttpTimeouts, isRedirectLoop, request, timeoutsFromEnv, tooManyRedirects} from './http.js';
 import {inlineData} from './terminal-text.js';
 
 const MAX_INDEX_BYTES = 8 * 1024 * 1024;

@@ -1,7 +1,8 @@
 import {setTimeout as sleep} from 'node:timers/promises';
-import {type Dispatcher, request} from 'undici';
+import type {Dispatcher} from 'undici';
 
 import {describeNetworkError} from './feed.js';
+import {request} from './http.js';
 
 export interface HealthCheck {
   url: string;

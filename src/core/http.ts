@@ -1,4 +1,7 @@
-import {type Agent, type Dispatcher, EnvHttpProxyAgent, interceptors} from 'undici';
+import {createRequire} from 'node:module';
+
+import type * as Undici from 'undici';
+import type {Agent, Dispatcher} from 'undici';
 
 export interface HttpTimeouts {
   connectMs: number;
@@ -24,7 +27,54 @@ export function createHttpClient(timeouts: HttpTimeouts = timeoutsFromEnv()): Di
   // proxyTunnel false: plain http:// goes to the proxy as an ordinary forward request, as
   // squid and most corporate proxies expect (they refuse CONNECT to port 80); https:// still
   // tunnels with CONNECT.
-  return new EnvHttpProxyAgent({...options, proxyTunnel: false} as EnvHttpProxyAgent.Options).compose(interceptors.redirect({maxRedirections: MAX_REDIRECTS}));
+  const {EnvHttpProxyAgent, redirect} = undici();
+  return new EnvHttpProxyAgent({...options, proxyTunnel: false} as Undici.EnvHttpProxyAgent.Options).compose(redirect({maxRedirections: MAX_REDIRECTS}));
+}
+
+/** The request options parako uses: the dispatcher is always ours (createHttpClient). */
+export type RequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & {dispatcher: Dispatcher; method?: Dispatcher.HttpMethod};
+
+/** undici's `request(url, options)`, on the given dispatcher. */
+export function request(url: string, options: RequestOptions): Promise<Dispatcher.ResponseData> {
+  const {dispatcher, ...rest} = options;
+  const target = new URL(url);
+  return undici().request.call(dispatcher, {...rest, origin: target.origin, path: `${target.pathname}${target.search}`, method: options.method ?? 'GET'});
+}
+
+interface UndiciParts {
+  EnvHttpProxyAgent: typeof Undici.EnvHttpProxyAgent;
+  redirect: typeof Undici.interceptors.redirect;
+  request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+}
+
+let loaded: UndiciParts | undefined;
+
+/**
+ * The three parts of undici parako uses, loaded from their own modules: undici's index also
+ * loads fetch, WebSocket, the cache and the mocks, 70 ms and 20 MiB more at every start
+ * (docs/performance.md, start-up). package.json pins undici's exact version, and
+ * test/unit/http.test.ts checks these are the very objects undici exports; if the files ever
+ * move, the index is loaded instead.
+ */
+function undici(): UndiciParts {
+  if (loaded !== undefined) return loaded;
+  const require = createRequire(import.meta.url);
+  try {
+    loaded = {
+      EnvHttpProxyAgent: require('undici/lib/dispatcher/env-http-proxy-agent.js') as UndiciParts['EnvHttpProxyAgent'],
+      redirect: require('undici/lib/interceptor/redirect.js') as UndiciParts['redirect'],
+      request: require('undici/lib/api/api-request.js') as UndiciParts['request'],
+    };
+  } catch {
+    const whole = require('undici') as typeof Undici;
+    loaded = {EnvHttpProxyAgent: whole.EnvHttpProxyAgent, redirect: whole.interceptors.redirect, request: whole.Dispatcher.prototype.request as UndiciParts['request']};
+  }
+  return loaded;
+}
+
+/** For test/unit/http.test.ts: what createHttpClient and request use. */
+export function undiciParts(): Readonly<UndiciParts> {
+  return undici();
 }
 
 /** PARAKO_HTTP_IDLE_TIMEOUT_MS etc. let a slow link (or a test) tune the timeouts. */
