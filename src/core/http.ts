@@ -1,4 +1,5 @@
 import {createRequire} from 'node:module';
+import {setFlagsFromString} from 'node:v8';
 
 import type * as Undici from 'undici';
 import type {Agent, Dispatcher} from 'undici';
@@ -58,6 +59,11 @@ let loaded: UndiciParts | undefined;
  */
 function undici(): UndiciParts {
   if (loaded !== undefined) return loaded;
+  // undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it with Liftoff, then
+  // again with TurboFan on a background thread that Node 20 waits for at exit: ~90 ms on every
+  // command that fetches, and ~35 MiB of peak RSS. Liftoff's code parses headers and skips over
+  // bodies fast enough: a 1 GiB download is no slower (docs/performance.md, start-up).
+  setFlagsFromString('--liftoff-only');
   const require = createRequire(import.meta.url);
   try {
     loaded = {

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto';
-import {createReadStream} from 'node:fs';
-import {chmod, lstat, mkdir, readdir, readlink, rename, rm} from 'node:fs/promises';
+import {createReadStream, lstatSync, readlinkSync} from 'node:fs';
+import {chmod, lstat, mkdir, rename, rm} from 'node:fs/promises';
 import {join, posix} from 'node:path';
 import {performance} from 'node:perf_hooks';
 import type {TransformOptions} from 'node:stream';
@@ -80,8 +80,8 @@ export async function stageRelease(req: StageRequest): Promise<StagedRelease> {
   try {
     await mkdir(stagingDir, {mode: 0o755});
     await chmod(stagingDir, 0o755); // the release root, like every dir in it, whatever the umask
-    const size = await extractSafely(req.artifact, stagingDir, req.limits, stopIfSignalled);
-    await refuseEscapingLinks(stagingDir, stopIfSignalled);
+    const {size, symlinks} = await extractSafely(req.artifact, stagingDir, req.limits, stopIfSignalled);
+    await refuseEscapingLinks(stagingDir, symlinks, stopIfSignalled);
     const manifest = await readManifestFromDir(stagingDir);
     checkManifestBinding(manifest, req.app, version, 'the artifact');
     checkSameManifest(req.shown, manifest, 'the staged release');
@@ -162,7 +162,7 @@ const MAX_INFLATE_RATIO = 1000;
  * (docs/performance.md). Every LOOK_EVERY_MS the event loop gets a turn, so a SIGINT/SIGTERM
  * is seen and acted on (`stopIfSignalled`) within a fraction of a second.
  */
-async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<ReleaseSize> {
+async function extractSafely(artifact: string, cwd: string, limits: StageLimits, stopIfSignalled: () => void): Promise<{size: ReleaseSize; symlinks: ReadonlySet<string>}> {
   const rules = new EntryRules(limits);
   let refusal: UnsafeArchiveError | undefined;
   let failure: unknown;
@@ -238,7 +238,7 @@ async function extractSafely(artifact: string, cwd: string, limits: StageLimits,
   }
   if (refusal !== undefined) throw refusal;
   if (failure !== undefined) throw classifyExtractError(failure);
-  return {bytes: rules.bytes, files: rules.files};
+  return {size: {bytes: rules.bytes, files: rules.files}, symlinks: rules.symlinks};
 }
 
 /**
@@ -303,7 +303,8 @@ class EntryRules {
   files = 0;
   /** Sum of the sizes they declare. */
   bytes = 0;
-  private readonly symlinks = new Set<string>();
+  /** The symlinks accepted, by their path in the release. */
+  readonly symlinks = new Set<string>();
   private readonly paths = new Set<string>();
 
   constructor(private readonly limits: StageLimits) {}
@@ -359,27 +360,27 @@ class EntryRules {
 /**
  * The entry filter judges each link on its own text; a chain of links that each stay inside
  * can still lead out (`a/b -> ..`, `u -> a/b/..`). So once extracted, every symlink is resolved
- * through the links really on disk, and one that leaves the release is refused.
+ * through the links really on disk, and one that leaves the release is refused. The symlinks
+ * are the ones the rules let through: the staging dir is ours and holds nothing else, and a
+ * hardlink to a symlink was refused. Synchronous calls, a turn for the event loop every
+ * LOOK_EVERY_MS, as in the extraction.
  */
-async function refuseEscapingLinks(root: string, stopIfSignalled: () => void): Promise<void> {
-  const queue: string[] = [''];
-  while (queue.length > 0) {
-    const dir = queue.pop()!;
-    for (const entry of await readdir(join(root, dir), {withFileTypes: true})) {
-      const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
-      if (entry.isDirectory()) queue.push(path);
-      else if (entry.isSymbolicLink()) {
-        stopIfSignalled();
-        if (await resolvesOutside(root, path)) throw unsafe(`the symlink ${JSON.stringify(path)} resolves outside the release through other links`);
-      }
+async function refuseEscapingLinks(root: string, symlinks: Iterable<string>, stopIfSignalled: () => void): Promise<void> {
+  let lastLook = performance.now();
+  for (const path of symlinks) {
+    if (resolvesOutside(root, path)) throw unsafe(`the symlink ${JSON.stringify(path)} resolves outside the release through other links`);
+    if (performance.now() - lastLook >= LOOK_EVERY_MS) {
+      await yieldToEventLoop();
+      stopIfSignalled();
+      lastLook = performance.now();
     }
   }
 }
 
 /** Follows a symlink inside `root` component by component, as the kernel would. */
-async function resolvesOutside(root: string, linkPath: string): Promise<boolean> {
+function resolvesOutside(root: string, linkPath: string): boolean {
   let hops = 0;
-  const follow = async (stack: string[], target: string): Promise<string[] | undefined> => {
+  const follow = (stack: string[], target: string): string[] | undefined => {
     if (++hops > 40 || target.startsWith('/')) return undefined;
     for (const part of target.split('/')) {
       if (part === '' || part === '.') continue;
@@ -389,11 +390,11 @@ async function resolvesOutside(root: string, linkPath: string): Promise<boolean>
         continue;
       }
       stack.push(part);
-      const info = await lstat(join(root, ...stack)).catch(() => undefined);
+      const info = lstatSync(join(root, ...stack), {throwIfNoEntry: false});
       if (info?.isSymbolicLink() === true) {
-        const next = await readlink(join(root, ...stack));
+        const next = readlinkSync(join(root, ...stack));
         stack.pop();
-        const resolved = await follow(stack, next);
+        const resolved = follow(stack, next);
         if (resolved === undefined) return undefined;
         stack = resolved;
       }
@@ -401,7 +402,7 @@ async function resolvesOutside(root: string, linkPath: string): Promise<boolean>
     return stack;
   };
   const parent = linkPath.split('/').slice(0, -1);
-  return (await follow(parent, await readlink(join(root, linkPath)))) === undefined;
+  return follow(parent, readlinkSync(join(root, linkPath))) === undefined;
 }
 
 /**
