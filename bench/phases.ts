@@ -15,8 +15,8 @@ export interface PhaseSpan {
 const COVERS: Record<string, string> = {
   'start': 'start-up (Node, oclif, plugins, config), lock, recovery check, fetch index.json, pick the version',
   'pre-download': 'pre-download hooks',
-  'download': 'fetch the bundle, stream the artifact to disk while hashing it',
-  'verify': 'one streamed pass: SHA-256 + signature check; then read release.json out of the tarball',
+  'download': 'fetch the bundle, stream the artifact to disk while feeding the signature check its digests',
+  'verify': 'Sigstore checks, the signature against the digests the download fed; then read release.json out of the tarball',
   'post-verify': 'post-verify hooks, breaking-change check',
   'stage': 'extract into releases/.staging-*, check links, one syncfs (else an fsync of every file and dir), rename; delete the download',
   'pre-swap': 'pre-swap hooks (a backup plugin backs up here, when configured)',

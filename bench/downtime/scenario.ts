@@ -6,12 +6,13 @@
  */
 import {readFile, writeFile} from 'node:fs/promises';
 import {loadavg} from 'node:os';
-import {setTimeout as sleep} from 'node:timers/promises';
 
 import {runParako} from '../../test/fixtures/cli.js';
 import type {ReleaseSpec} from '../../test/fixtures/release.js';
 import {generateTestKeyPair} from '../../test/fixtures/sigstore.js';
 import {makeWorld, type World} from '../../test/fixtures/world.js';
+
+export {waitForVersion} from '../../test/fixtures/answers.js';
 import {signFileWithKey} from '../artifacts.js';
 import type {DowntimeRow, Measurement, measure as measureFn} from './measure.js';
 
@@ -103,24 +104,6 @@ export async function measureCycles(
   const overflowsAfter = await listenOverflows();
   const overflows = overflowsBefore === undefined || overflowsAfter === undefined ? {} : {listenOverflows: overflowsAfter - overflowsBefore};
   return {measurement, loadAverage: {before, after: loadavg()[0] ?? 0, ...overflows}};
-}
-
-/** Polls `url` until it answers 200 with `"version":"<version>"` in its body. */
-export async function waitForVersion(url: string, version: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer yet';
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url, {signal: AbortSignal.timeout(2000)});
-      const body = await response.text();
-      if (response.ok && body.includes(`"version":"${version}"`)) return;
-      last = `HTTP ${response.status}: ${body.slice(0, 200)}`;
-    } catch (error) {
-      last = (error as {cause?: {code?: string}}).cause?.code ?? (error as Error).message;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url} did not answer with version ${version} within ${timeoutMs} ms; last: ${last}`);
 }
 
 export function row(supervisor: string, mode: string, cycles: number, m: Measurement): DowntimeRow {

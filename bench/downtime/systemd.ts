@@ -11,8 +11,8 @@
  */
 import {readFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
-import {setTimeout as sleep} from 'node:timers/promises';
 
+import {waitForVersion} from '../../test/fixtures/answers.js';
 import type {CliResult} from '../../test/fixtures/cli.js';
 import {repoRoot} from '../../test/fixtures/cli.js';
 import type {ReleaseSpec} from '../../test/fixtures/release.js';
@@ -128,24 +128,6 @@ export async function unitFiles(mode: SystemdMode, port: number): Promise<Record
 /** A release of templates/systemd/server.js as it ships; its version comes from the release's release.json. */
 export async function templateRelease(version: string): Promise<ReleaseSpec> {
   return {version, notes: `template app v${version}`, files: {'server.js': await readFile(join(TEMPLATES, 'server.js'), 'utf8')}};
-}
-
-/** Polls `url` until it answers {version}: `systemctl enable --now` returns before the app listens. */
-export async function waitForVersion(url: string, version: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url, {signal: AbortSignal.timeout(2000)});
-      const body = (await response.json()) as {version?: unknown};
-      if (response.ok && body.version === version) return;
-      last = `HTTP ${response.status} ${JSON.stringify(body)}`;
-    } catch (error) {
-      last = String(error);
-    }
-    await sleep(200);
-  }
-  throw new Error(`${url} did not answer version ${version} within ${timeoutMs / 1000} s (last: ${last})`);
 }
 
 function expectOk(result: CliResult, what: string): void {

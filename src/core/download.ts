@@ -49,7 +49,7 @@ export interface DownloadedFile<D extends ArtifactDigest = ArtifactDigest> {
 class RetryableError extends Error {}
 
 /**
- * Streams an artifact to disk, hashing it on the way. Resumes after a dropped connection,
+ * Streams an artifact to disk, feeding its digest on the way. Resumes after a dropped connection,
  * retries 5xx and network errors with backoff, and never accepts more bytes than the index
  * says (the endless-data attack).
  */

@@ -6,9 +6,10 @@
  *
  * @sigstore/verify's Verifier does the Sigstore checks (trusted time, certificate chain to the
  * Fulcio CA, SCT, transparency-log inclusion, signer identity). It wants the artifact in memory
- * to check the signature; artifacts may be gigabytes, so instead the file is read once as a
- * stream into SHA-256 and a node:crypto Verify, and the Verifier is handed a signature check
- * that finishes that streamed Verify with the key the Verifier itself authenticated.
+ * to check the signature; artifacts may be gigabytes, so instead the bytes are fed once, as a
+ * stream, into SHA-256 and a node:crypto Verify (an ArtifactPass: by the download as they
+ * arrive, or from the file), and the Verifier is handed a signature check that finishes that
+ * streamed Verify with the key the Verifier itself authenticated.
  */
 import {createHash, createPublicKey, createVerify, type Hash, type KeyObject, type Verify} from 'node:crypto';
 import {createReadStream} from 'node:fs';
@@ -46,7 +47,7 @@ import {identityRegExpFlaw, type VerifyPolicy} from './config.js';
 import {ConfigError, VerificationError, type ParakoError} from './errors.js';
 
 export interface VerifyInput {
-  /** The downloaded artifact; read once, as a stream. */
+  /** The downloaded artifact; read once, as a stream, unless `streamed` was fed its bytes. */
   artifactPath: string;
   /** The Sigstore bundle (JSON, at most 1 MiB). */
   bundlePath: string;

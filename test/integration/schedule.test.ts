@@ -11,9 +11,10 @@ import {describe, expect, it} from 'vitest';
 
 import {repoRoot} from '../fixtures/cli.js';
 import {
-  appRelease, CONTAINER_NODE, expectAnswers, freePort, type ServiceRun, serviceRuns, startSystemdContainer,
+  appRelease, CONTAINER_NODE, freePort, type ServiceRun, serviceRuns, startSystemdContainer,
   systemdTestsMissing, useSystemdContainers, waitUntil,
 } from '../fixtures/systemd.js';
+import {waitForVersion} from '../fixtures/answers.js';
 import {currentTarget, expectExit, history, jsonOf, useSignedWorlds} from './helpers.js';
 
 const missing = systemdTestsMissing();
@@ -59,7 +60,7 @@ describe.skipIf(missing !== false)(`parako schedule with systemd as PID 1${missi
     await world.publish(appRelease('1.0.0'));
     expectExit(await parako(['update', '--no-restart']), 0);
     await container.sh(`systemctl daemon-reload && systemctl enable --now ${APP_UNIT}`);
-    await expectAnswers(healthUrl, '1.0.0');
+    await waitForVersion(healthUrl, '1.0.0');
 
     const runs = (): Promise<ServiceRun[]> => serviceRuns(container, SERVICE);
     const describeState = async (): Promise<string> =>
@@ -94,7 +95,7 @@ describe.skipIf(missing !== false)(`parako schedule with systemd as PID 1${missi
     const first = await nextRun(0, 'a timer run that installs v1.1.0');
     expect(first.run.result).toMatchObject({code: 0, outcome: 'updated', from: '1.0.0', to: '1.1.0', migrationRan: true});
     expect(await currentTarget(world)).toBe('releases/v1.1.0');
-    await expectAnswers(healthUrl, '1.1.0');
+    await waitForVersion(healthUrl, '1.1.0');
     expect(await readFile(join(world.dir, 'runtime', 'migration', 'ran'), 'utf8')).toMatch(/^parako\nNoNewPrivs:\s+1\n$/);
     const timer = await container.sh(`systemctl show --timestamp=utc -p LastTriggerUSec '${TIMER}'`);
     expect(timer, 'the timer, not a person, started the run').toMatch(/LastTriggerUSec=\w{3} \d{4}-/);
@@ -105,7 +106,7 @@ describe.skipIf(missing !== false)(`parako schedule with systemd as PID 1${missi
     expect(rollback.run.result).toMatchObject({code: 7, outcome: 'auto-rolled-back', reason: 'rolled-back', from: '1.1.0', to: '1.2.0'});
     expect(rollback.run.systemd.join('\n')).toContain("Failed with result 'exit-code'");
     expect(await currentTarget(world)).toBe('releases/v1.1.0');
-    await expectAnswers(healthUrl, '1.1.0');
+    await waitForVersion(healthUrl, '1.1.0');
     expect((await history(world)).at(-1)).toMatchObject({operation: 'update', from: '1.1.0', to: '1.2.0', outcome: 'auto-rolled-back', code: 7});
 
     // 4. The run after it skips the bad version: up to date on v1.1.0, nothing changed.

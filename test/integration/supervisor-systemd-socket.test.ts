@@ -14,7 +14,8 @@ import {describe, expect, it} from 'vitest';
 
 import {installedHost, type SystemdHost, type SystemdMode, templateRelease, UNIT, unitFiles} from '../../bench/downtime/systemd.js';
 import type {ReleaseSpec} from '../fixtures/release.js';
-import {appRelease, expectAnswers, startSystemdContainer, type SystemdContainer, systemdTestsMissing, useSystemdContainers} from '../fixtures/systemd.js';
+import {appRelease, startSystemdContainer, type SystemdContainer, systemdTestsMissing, useSystemdContainers} from '../fixtures/systemd.js';
+import {waitForVersion} from '../fixtures/answers.js';
 import {expectExit, FAST_ENV, useSignedWorlds} from './helpers.js';
 
 const missing = systemdTestsMissing();
@@ -53,10 +54,10 @@ describe.skipIf(missing !== false)(`systemd socket activation${missing === false
     const load = startLoad(server.healthUrl);
 
     expectExit(await server.parako(['update']), 0);
-    await expectAnswers(server.healthUrl, '1.1.0');
+    await waitForVersion(server.healthUrl, '1.1.0');
     const serviceUpdated = await server.container.unit(UNIT);
     expectExit(await server.parako(['rollback']), 0);
-    await expectAnswers(server.healthUrl, '1.0.0');
+    await waitForVersion(server.healthUrl, '1.0.0');
 
     const loaded = await load.stop();
     const listened = listener.stop();
@@ -90,7 +91,7 @@ describe.skipIf(missing !== false)(`systemd socket activation${missing === false
     console.log(`socket activation, broken release: ${JSON.stringify(loaded)}`);
     expectExit(result, 7);
     expect(`${result.stdout}${result.stderr}`).toContain('refusing to start: this release is broken on purpose');
-    await expectAnswers(server.healthUrl, '1.0.0');
+    await waitForVersion(server.healthUrl, '1.0.0');
     expect(await socketUnit(server.container)).toMatchObject({ActiveState: 'active', InvocationID: socketBefore.InvocationID, inode: socketBefore.inode});
   });
 
@@ -99,9 +100,9 @@ describe.skipIf(missing !== false)(`systemd socket activation${missing === false
     await server.publishV110();
     const load = startLoad(server.healthUrl);
     expectExit(await server.parako(['update']), 0);
-    await expectAnswers(server.healthUrl, '1.1.0');
+    await waitForVersion(server.healthUrl, '1.1.0');
     expectExit(await server.parako(['rollback']), 0);
-    await expectAnswers(server.healthUrl, '1.0.0');
+    await waitForVersion(server.healthUrl, '1.0.0');
     const loaded = await load.stop();
     console.log(`plain restart: ${JSON.stringify(loaded)}`);
     expect(loaded.versions['1.1.0']).toBeGreaterThan(0);

@@ -13,8 +13,9 @@ import {describe, expect, it} from 'vitest';
 import {repoRoot} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
 import {
-  appRelease, expectAnswers, freePort, startSystemdContainer, type Mount, type SystemdContainer, systemdTestsMissing, useSystemdContainers,
+  appRelease, freePort, startSystemdContainer, type Mount, type SystemdContainer, systemdTestsMissing, useSystemdContainers,
 } from '../fixtures/systemd.js';
+import {waitForVersion} from '../fixtures/answers.js';
 import {currentTarget, expectExit, FAST_ENV, history, useSignedWorlds} from './helpers.js';
 
 const missing = systemdTestsMissing();
@@ -71,7 +72,7 @@ describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' :
     await world.publish(appRelease('1.0.0'));
     expectExit(await parako(['update', '--no-restart']), 0);
     await container.sh(`systemctl daemon-reload && systemctl enable --now ${UNIT}`);
-    await expectAnswers(healthUrl, '1.0.0');
+    await waitForVersion(healthUrl, '1.0.0');
     return {world, container, healthUrl, parako};
   }
 
@@ -98,7 +99,7 @@ describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' :
     expect(result.stdout).toContain(`systemctl restart ${UNIT}`);
     expect(result.stdout).toMatch(new RegExp(`${UNIT}\\.service is active \\(main pid \\d+\\) and stayed up for ${SETTLE_SECONDS} s`));
     expect(Date.now() - started).toBeGreaterThanOrEqual(SETTLE_SECONDS * 1000);
-    await expectAnswers(host.healthUrl, '1.1.0');
+    await waitForVersion(host.healthUrl, '1.1.0');
     const after = await host.container.unit(UNIT);
     expect(after).toMatchObject({ActiveState: 'active', SubState: 'running', NRestarts: '0'});
     expect(after.MainPID).not.toBe(before.MainPID);
@@ -117,7 +118,7 @@ describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' :
     expect(output).toMatch(new RegExp(`log lines since the restart at \\d\\d:\\d\\d:\\d\\d \\(journalctl -u ${UNIT}\\.service --since @\\d+\\.\\d{3} --no-pager -n 20\\):`));
     expect(output).toContain('refusing to start: this release is broken on purpose'); // the app's own line, from the journal
     expect(await currentTarget(host.world)).toBe('releases/v1.0.0');
-    await expectAnswers(host.healthUrl, '1.0.0');
+    await waitForVersion(host.healthUrl, '1.0.0');
     expect((await history(host.world)).at(-1)).toMatchObject({operation: 'update', to: '1.1.0', outcome: 'auto-rolled-back', code: 7});
   });
 
@@ -148,7 +149,7 @@ describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' :
     expect(output).toMatch(/crash loop|systemd is about to restart it/);
     expect(output).toContain('exiting in 1 s without answering'); // from the journal
     expect(await currentTarget(host.world)).toBe('releases/v1.0.0');
-    await expectAnswers(host.healthUrl, '1.0.0');
+    await waitForVersion(host.healthUrl, '1.0.0');
     // v1.0.0 runs again and stays up: no automatic restarts since the rollback's restart.
     await sleep(1500);
     expect(await host.container.unit(UNIT)).toMatchObject({ActiveState: 'active', NRestarts: '0'});
@@ -158,12 +159,12 @@ describe.skipIf(missing !== false)(`systemd supervisor${missing === false ? '' :
     const host = await installedHost();
     await host.world.publish(appRelease('1.1.0'));
     expectExit(await host.parako(['update']), 0);
-    await expectAnswers(host.healthUrl, '1.1.0');
+    await waitForVersion(host.healthUrl, '1.1.0');
     const result = await host.parako(['rollback']);
     expectExit(result, 0);
     expect(result.stdout).toContain('rolled back v1.1.0 -> v1.0.0');
     expect(result.stdout).toMatch(new RegExp(`${UNIT}\\.service is active \\(main pid \\d+\\) and stayed up`));
-    await expectAnswers(host.healthUrl, '1.0.0');
+    await waitForVersion(host.healthUrl, '1.0.0');
     expect(await currentTarget(host.world)).toBe('releases/v1.0.0');
   });
 

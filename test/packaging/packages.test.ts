@@ -16,7 +16,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {type CliResult, cleanEnv, repoRoot, runParako} from '../fixtures/cli.js';
 import type {SignedWorld} from '../fixtures/signed-world.js';
-import {appRelease, expectAnswers, freePort, startSystemdContainer, systemdTestsMissing, useSystemdContainers} from '../fixtures/systemd.js';
+import {appRelease, freePort, startSystemdContainer, systemdTestsMissing, useSystemdContainers} from '../fixtures/systemd.js';
+import {waitForVersion} from '../fixtures/answers.js';
 import {currentTarget, expectExit, FAST_ENV, useSignedWorlds} from '../integration/helpers.js';
 
 const pjson = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {version: string; dependencies: Record<string, string>};
@@ -246,21 +247,21 @@ describe.skipIf(missing !== false)(`parako as shipped${missing === false ? '' : 
       const install = await parako(['update']);
       expectExit(install, 0);
       expect(install.stdout).toContain('installed v1.0.0');
-      await expectAnswers(healthUrl, '1.0.0');
+      await waitForVersion(healthUrl, '1.0.0');
 
       await world.publish(appRelease('1.1.0'));
       const update = await parako(['update']);
       expectExit(update, 0);
       expect(update.stdout).toContain('systemctl restart parako-id');
       expect(update.stdout).toContain('updated v1.0.0 -> v1.1.0');
-      await expectAnswers(healthUrl, '1.1.0');
+      await waitForVersion(healthUrl, '1.1.0');
 
       const status = await parako(['status', '--json']);
       expectExit(status, 0);
       expect(JSON.parse(status.stdout)).toMatchObject({status: {current: '1.1.0'}});
 
       expectExit(await parako(['rollback']), 0);
-      await expectAnswers(healthUrl, '1.0.0');
+      await waitForVersion(healthUrl, '1.0.0');
       expect(await currentTarget(world)).toBe('releases/v1.0.0');
     });
   });
