@@ -107,10 +107,15 @@ describe('start-up loads only what the command uses', () => {
   it('the trace sees the heavy packages a command does load; update loads sigstore and tar only in the phases that use them', async () => {
     const verify = await traced(['verify', join(dir, 'none.tar.gz'), '--key', join(dir, 'none.pub')]);
     expect(heavyIn(verify.packages)).toEqual(expect.arrayContaining(['@sigstore']));
-    // Stopped before the download (no parako.json here): the HTTP client, nothing to verify or extract.
+    // Stopped at the config (no parako.json here): nothing heavy; undici comes with the HTTP client.
     const early = await traced(['update', '--dir', dir]);
     expectExit(early.result, 2);
-    expect(heavyIn(early.packages)).toEqual(['undici']);
+    expect(heavyIn(early.packages)).toEqual([]);
+    // Stopped at the index (nothing listens on port 9): the HTTP client and the logger, nothing to verify or extract.
+    await writeFile(join(dir, 'parako.json'), JSON.stringify({app: 'demo', source: {index: 'http://127.0.0.1:9/index.json'}, verify: {key: join(dir, 'cosign.pub')}}));
+    const atIndex = await traced(['update', '--dir', dir]);
+    expectExit(atIndex.result, 3);
+    expect(heavyIn(atIndex.packages)).toEqual(['undici', 'pino']);
   });
 });
 
